@@ -1,0 +1,1 @@
+"""tinymoat.export: write deployment artifacts and check them against the float model."""

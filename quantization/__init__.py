@@ -1,0 +1,1 @@
+"""tinymoat.quantization: make MOAT models integer-friendly (QAT and post-training)."""

@@ -1,0 +1,84 @@
+"""build_model: one builder for every variant and configuration."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+from ._keras import keras
+from .blocks import block_name, classification_head, mbconv, moat, stage_window, stem
+from .config import MoatConfig, as_hw, get_config
+
+ENDPOINTS = ("stage1", "stage2", "stage3", "stage4", "stage5")
+
+
+def check_input_size(config: MoatConfig, input_size) -> tuple:
+    height, width = as_hw(input_size)
+    stride = config.output_stride
+    if height % stride or width % stride or height <= 0 or width <= 0:
+        raise ValueError(f"input size {height}x{width} is not a positive multiple of "
+                         f"{stride} (the output stride of {config.name})")
+    if config.window_size is not None:
+        for stage, window in enumerate(config.window_size):
+            if window is None or config.block_type[stage] != "moat":
+                continue
+            fh, fw = _feature_size(config, stage, (height, width))
+            if fh % window[0] or fw % window[1]:
+                raise ValueError(
+                    f"input size {height}x{width} gives a {fh}x{fw} map in stage {stage}, "
+                    f"which {window[0]}x{window[1]} windows do not tile")
+    return height, width
+
+
+def _feature_size(config: MoatConfig, stage: int, size):
+    stride = 2
+    for s in config.stage_stride[: stage + 1]:
+        stride *= s
+    return size[0] // stride, size[1] // stride
+
+
+def build_model(variant_or_config: Union[str, MoatConfig], input_size: Union[int, Sequence[int]] = 224,
+                num_classes: int = 1000, include_top: bool = True,
+                classifier_activation: Optional[str] = None, batch_size: Optional[int] = None,
+                **overrides) -> keras.Model:
+    """Builds a MOAT model as a flat Keras functional graph.
+
+    Args:
+      variant_or_config: a variant name ("tiny-moat-0" ... "moat-4") or a MoatConfig.
+      input_size: N or (H, W), multiples of 32. Inputs are normalised NHWC float32
+        (see `tinymoat.preprocess`).
+      num_classes: classes of the head (include_top only).
+      include_top: logits [B, num_classes] if True; otherwise a dict of the stage
+        endpoints "stage1" (stride 2, the stem) ... "stage5" (stride 32).
+      classifier_activation: e.g. "softmax" to output probabilities instead of logits.
+      batch_size: a fixed batch size (static shapes, used for exports and counting).
+      **overrides: MoatConfig fields to change, e.g. position_embedding=False.
+    """
+    config = get_config(variant_or_config, **overrides)
+    height, width = check_input_size(config, input_size)
+    if include_top and (not isinstance(num_classes, int) or num_classes < 1):
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+
+    inputs = keras.Input((height, width, 3), batch_size=batch_size, name="image")
+    x = stem(inputs, config)
+    endpoints = {"stage1": x}
+    block_id = 0
+    for stage, kind in enumerate(config.block_type):
+        for index in range(config.num_blocks[stage]):
+            name = block_name(stage, index)
+            stride = config.stage_stride[stage] if index == 0 else 1
+            survival = config.block_survival_prob(block_id)
+            hidden = config.hidden_size[stage]
+            if kind == "mbconv":
+                x = mbconv(x, config, hidden, stride, survival, name)
+            else:
+                x = moat(x, config, hidden, stride, survival,
+                         stage_window(config, stage, index),
+                         config.position_embedding_size[stage], name)
+            block_id += 1
+        endpoints[f"stage{stage + 2}"] = x
+
+    outputs = (classification_head(x, num_classes, config, classifier_activation)
+               if include_top else endpoints)
+    model = keras.Model(inputs, outputs, name=config.name.replace("-", "_"))
+    model.moat_config = config
+    return model
