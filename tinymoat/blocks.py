@@ -106,7 +106,7 @@ def moat(x, config: MoatConfig, hidden, stride, survival_prob, window: Optional[
     x = mbconv(x, config, hidden, stride, survival_prob, name, se=False)
     y = L.LayerNormalization(epsilon=config.ln_epsilon, name=f"{name}.attention_norm")(x)
     size = (x.shape[1], x.shape[2])
-    if window is not None and tuple(window) != size:
+    if window is not None:
         if size[0] % window[0] or size[1] % window[1]:
             raise ValueError(f"{name}: a {size[0]}x{size[1]} feature map cannot be split "
                              f"into {window[0]}x{window[1]} windows")

@@ -70,7 +70,7 @@ def read_checkpoint(path: str) -> Dict[str, np.ndarray]:
     try:
         reader = tf.train.load_checkpoint(prefix)
         return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-    except (tf.errors.OpError, ValueError, OSError) as exc:
+    except (tf.errors.OpError, ValueError, OSError, IndexError) as exc:
         reason = str(getattr(exc, "message", exc)).strip().splitlines()[0]
         raise CheckpointError(f"cannot read checkpoint {prefix}: {reason}") from None
 

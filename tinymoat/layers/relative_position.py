@@ -23,9 +23,10 @@ from .._keras import keras, serializable, tf
 def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     """[n_out, n_in] matrix of a 1-D bilinear resize with half-pixel centres."""
     matrix = np.zeros((n_out, n_in), np.float64)
-    scale = n_in / n_out
+    # float32 coordinates, as TensorFlow's kernel computes them.
+    scale = np.float32(n_in) / np.float32(n_out)
     for o in range(n_out):
-        centre = (o + 0.5) * scale - 0.5
+        centre = np.float64((np.float32(o) + np.float32(0.5)) * scale - np.float32(0.5))
         floor = np.floor(centre)
         lower = int(max(floor, 0))
         upper = int(min(np.ceil(centre), n_in - 1))

@@ -1,0 +1,52 @@
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+import tinymoat  # noqa: F401  (selects tf_keras before TensorFlow loads)
+from tinymoat._keras import keras, tf
+
+HERE = pathlib.Path(__file__).parent
+MICRO = HERE / "fixtures" / "micro_64"
+SHARED = pathlib.Path(os.environ.get("TINYMOAT_SHARED", HERE.parent.parent / "shared"))
+TINY_224 = SHARED / "fixtures" / "deeplab2" / "tiny_moat0_224"
+
+MICRO_OVERRIDES = dict(stem_size=(8, 8), hidden_size=(8, 16, 32, 64), num_blocks=(1, 1, 2, 1),
+                       head_size=8, shortcut_pool_size=3)
+
+
+def fixture_meta(folder):
+    return json.loads((folder / "meta.json").read_text())
+
+
+def build_micro(**kwargs):
+    """The shrunken tiny-moat-0 of the micro_64 fixture (64x64, 10 classes)."""
+    args = dict(input_size=64, num_classes=10, **MICRO_OVERRIDES)
+    args.update(kwargs)
+    return tinymoat.build_model("tiny-moat-0", **args)
+
+
+def write_checkpoint(prefix, tensors):
+    """Writes a TF1 name-based checkpoint like the released ones."""
+    names = sorted(tensors)
+    tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=[tf.constant(tensors[n]) for n in names])
+    return str(prefix)
+
+
+def read_all(prefix):
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def micro_golden():
+    return np.load(MICRO / "golden.npz")
