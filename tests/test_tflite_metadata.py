@@ -10,7 +10,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from tinymoat._keras import keras, tf
 from tinymoat.export import tflite_metadata as tmd
-from tinymoat.export.tflite_metadata import codec, tflite_model
+from tinymoat.export.tflite_metadata import codec
 
 LABELS = ["cat", "dog", "bird", "fish", "ünïcode label"]
 MEAN = [123.675, 116.28, 103.53]

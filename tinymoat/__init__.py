@@ -21,7 +21,7 @@ if not _os.path.isdir(_os.path.join(__path__[0], "export")) and _os.path.isfile(
 from .checkpoint import CheckpointError, LoadReport, load_deeplab2_checkpoint  # noqa: E402
 from .config import VARIANTS, WINDOW_ATTENTION, MoatConfig, get_config  # noqa: E402
 from .layers import CUSTOM_OBJECTS  # noqa: E402
-from .model import ENDPOINTS, build_model  # noqa: E402
+from .model import ENDPOINTS, build_model, with_pixel_input  # noqa: E402
 from .preprocess import NORMALIZATION, preprocess  # noqa: E402
 
 __version__ = "0.1.0"
@@ -29,5 +29,5 @@ __version__ = "0.1.0"
 __all__ = [
     "CUSTOM_OBJECTS", "CheckpointError", "ENDPOINTS", "LoadReport", "MoatConfig",
     "NORMALIZATION", "VARIANTS", "WINDOW_ATTENTION", "build_model", "get_config",
-    "load_deeplab2_checkpoint", "preprocess",
+    "load_deeplab2_checkpoint", "preprocess", "with_pixel_input",
 ]

@@ -7,6 +7,8 @@ from typing import Optional, Sequence, Union
 from ._keras import keras
 from .blocks import block_name, classification_head, mbconv, moat, stage_window, stem
 from .config import MoatConfig, as_hw, get_config
+from .layers import Normalize
+from .preprocess import mean_std
 
 ENDPOINTS = ("stage1", "stage2", "stage3", "stage4", "stage5")
 
@@ -82,3 +84,18 @@ def build_model(variant_or_config: Union[str, MoatConfig], input_size: Union[int
     model = keras.Model(inputs, outputs, name=config.name.replace("-", "_"))
     model.moat_config = config
     return model
+
+
+def with_pixel_input(model: keras.Model, normalization: str = "imagenet") -> keras.Model:
+    """The same model taking raw RGB pixels in [0, 255]; normalisation is in the graph.
+
+    Artifacts whose input cannot carry per-channel normalisation use this: uint8
+    TFLite inputs (one scale for all channels) and Core ML image inputs (one scale).
+    """
+    mean, std = mean_std(normalization)
+    inputs = keras.Input(model.input.shape[1:], batch_size=model.input.shape[0], name="pixels")
+    outputs = model(Normalize(mean.tolist(), std.tolist(), name="normalize")(inputs))
+    wrapped = keras.Model(inputs, outputs, name=model.name + "_pixels")
+    if hasattr(model, "moat_config"):
+        wrapped.moat_config = model.moat_config
+    return wrapped

@@ -1,16 +1,19 @@
 """Metadata for image classifiers, in the layout on-device libraries look for.
 
-The TFLite Task Library `ImageClassifier`, ML Kit custom models and the
-MediaPipe image classifier read, from subgraph 0:
+The TFLite Task Library `ImageClassifier` and the MediaPipe image classifier
+(both checked against their sources) read, from subgraph 0:
 
-* input 0: `ImageProperties` (only RGB is accepted by MediaPipe), and a
-  `NormalizationOptions` process unit with 1 or 3 mean/std values — required
-  when the input is FLOAT32, since that is how they turn pixels into floats;
+* input 0: `ImageProperties` (MediaPipe accepts only RGB), and a
+  `NormalizationOptions` process unit with 1 or 3 mean/std values, required
+  when the input is FLOAT32: that is how they turn pixels into floats;
 * output 0: an associated file of type TENSOR_AXIS_LABELS, one label per line,
-  packed into the zip after the model.
+  packed into the zip after the model. Outputs are dequantized by the tensor's
+  own quantization parameters, which need no metadata.
 
-Both libraries accept only UINT8 or FLOAT32 image inputs; an INT8-input model
-gets correct metadata here but will be refused by them.
+Both accept only UINT8 or FLOAT32 image inputs. A UINT8 input receives the raw
+pixels unnormalized, so the model's input quantization (or its first layers)
+must do the normalization; mean/std are then a record, not an instruction.
+An INT8-input model gets correct metadata here but those libraries refuse it.
 
 Stats follow the tflite-support writer's convention: for a FLOAT32 input they
 are the normalized range of `input_range`, per channel; for integer inputs the
