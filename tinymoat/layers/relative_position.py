@@ -82,7 +82,7 @@ class RelativePositionBias(keras.layers.Layer):
         return dense_bias(self.relative_position_embedding, self.window)
 
     def call(self, logits):
-        return logits + tf.cast(self.bias(), logits.dtype)[tf.newaxis]
+        return logits + tf.cast(self.bias(), logits.dtype)  # broadcasts over the batch
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads,

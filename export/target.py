@@ -1,0 +1,89 @@
+"""The small interface every export target implements, and the job it receives.
+
+A target turns an ExportJob into one artifact file for one precision, runs an
+artifact on raw pixels the way an app would (reading the artifact's own
+metadata for the input convention), and describes what it can check without
+running it. Targets are listed in `targets.py`, which drives the CLI, file
+names and reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from tinymoat.preprocess import mean_std
+
+
+class ExportError(ValueError):
+    """A user-facing export failure; the message is one line."""
+
+
+class NumericsUnavailable(Exception):
+    """The artifact cannot be run on this machine (e.g. Core ML off macOS)."""
+
+
+@dataclasses.dataclass
+class ExportJob:
+    """Everything a target needs; built once by the CLI (or by library users)."""
+
+    model: object                       # float tf_keras model: batch 1, normalised input, logits
+    variant: str
+    input_size: Tuple[int, int]
+    labels: List[str]
+    normalization: str                  # key of tinymoat.NORMALIZATION
+    calibration: np.ndarray             # uint8 RGB pixels [N, H, W, 3]
+    qat_model: Optional[object] = None  # quantization-aware trained model (INT8 from learned ranges)
+    input_type: str = "uint8"           # full-integer TFLite: uint8 | int8 | float32
+    output_type: str = "float32"        # full-integer TFLite: uint8 | int8 | float32
+    mixed: bool = False                 # allow float ops in an --int8 graph
+    calibration_statistic: str = "minmax"
+    minimum_ios: str = "16"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def mean_std(self):
+        return mean_std(self.normalization)
+
+    def normalized(self, pixels: np.ndarray) -> np.ndarray:
+        mean, std = self.mean_std
+        return ((np.asarray(pixels, np.float32) - mean) / std).astype(np.float32)
+
+
+class Target:
+    """Base class: subclasses set the class attributes and implement the three methods."""
+
+    name: str = ""
+    suffix: str = ""
+    # Precision asked for on the command line ("float32", "float16", "dynamic", "int8")
+    # -> precision of the artifact this target writes for it.
+    precisions: Dict[str, str] = {}
+    description: str = ""
+
+    def file_name(self, job: ExportJob, precision: str) -> str:
+        height, width = job.input_size
+        size = f"{height}" if height == width else f"{height}x{width}"
+        return f"{job.variant}_{size}_{precision}{self.suffix}"
+
+    def export(self, job: ExportJob, precision: str, path: str) -> Dict:
+        """Writes the artifact to `path` (the caller renames it into place).
+
+        Returns notes for the report (e.g. ops left in float).
+        """
+        raise NotImplementedError
+
+    def predict(self, path: str, pixels: np.ndarray) -> np.ndarray:
+        """Logits [N, classes] for uint8 RGB pixels [N, H, W, 3], as an app would compute them.
+
+        Raises NumericsUnavailable where the runtime cannot run here.
+        """
+        raise NotImplementedError
+
+    def describe(self, path: str) -> Dict:
+        """What can be checked without running: metadata read back, ops, I/O types."""
+        raise NotImplementedError

@@ -1,0 +1,158 @@
+"""TFLite target: float32, float16, dynamic-range and full-integer INT8.
+
+Full-integer models with a uint8 input take raw RGB pixels (the normalisation
+is the first op of the graph, because a uint8 tensor has one scale for all
+channels); every other variant takes normalised float or int8 input, and the
+metadata tells apps which. The relative position bias is stored compactly
+(`tflite_compact.py`) and Android-readable metadata with labels is attached.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+
+from tinymoat import __version__, with_pixel_input
+from tinymoat._keras import tf
+
+from . import tflite_compact
+from .target import ExportError, ExportJob, Target
+from .tflite_metadata import add_image_classifier_metadata, read_metadata
+
+IO_TYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
+
+
+def _tf_type(name):
+    return {"float32": tf.float32, "int8": tf.int8, "uint8": tf.uint8}[name]
+
+
+class TFLiteTarget(Target):
+    name = "tflite"
+    suffix = ".tflite"
+    precisions = {"float32": "float32", "float16": "float16", "dynamic": "dynamic",
+                  "int8": "int8"}
+    description = "LiteRT / TensorFlow Lite flatbuffer with image-classifier metadata"
+
+    def export(self, job: ExportJob, precision: str, path: str) -> Dict:
+        notes: Dict = {}
+        pixel_input = precision.startswith("int8") and job.input_type == "uint8"
+        if precision.startswith("int8"):
+            data = self._integer(job, pixel_input, notes)
+        else:
+            data = self._float(job.model, precision)
+        data = tflite_compact.compact_relative_bias(data, notes)
+        mean, std = ((0.0,) * 3, (1.0,) * 3) if pixel_input else job.mean_std
+        data = add_image_classifier_metadata(
+            data, name=f"{job.variant} ({precision})", labels=job.labels,
+            mean=[float(m) for m in mean], std=[float(s) for s in std],
+            description=(f"{job.variant} image classifier, {job.input_size[0]}x"
+                         f"{job.input_size[1]} RGB, {precision}; input "
+                         + ("raw pixels 0..255" if pixel_input else
+                            f"normalised ({job.normalization}: (x - mean) / std)")),
+            version=__version__, author="tinymoat", license="Apache-2.0")
+        with open(path, "wb") as f:
+            f.write(data)
+        return notes
+
+    @staticmethod
+    def _float(model, precision) -> bytes:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        if precision in ("float16", "dynamic"):
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
+
+    @staticmethod
+    def _integer(job: ExportJob, pixel_input: bool, notes: Dict) -> bytes:
+        from tinymoat import quantization
+        if job.qat_model is not None:
+            data = quantization.qat_convert(job.qat_model, input_type=job.input_type,
+                                            output_type=job.output_type)
+            notes["ranges"] = "learned in quantization-aware training"
+        else:
+            model = with_pixel_input(job.model, job.normalization) if pixel_input else job.model
+            images = (calibration_pixels(job.calibration) if pixel_input
+                      else job.normalized(job.calibration))
+            data = quantization.ptq_convert(model, images, input_type=job.input_type,
+                                            output_type=job.output_type,
+                                            calibration=job.calibration_statistic,
+                                            mixed=job.mixed)
+            notes["ranges"] = (f"post-training calibration ({job.calibration_statistic}) on "
+                               f"{len(job.calibration)} images")
+        left = quantization.float_ops(data)
+        notes["float_ops"] = [str(op) for op in left]
+        if left and not job.mixed:
+            raise ExportError(f"the INT8 graph is not fully integer: {len(left)} float op(s), "
+                              f"e.g. {left[0]}; pass --mixed to accept a mixed graph")
+        return data
+
+    def predict(self, path: str, pixels: np.ndarray) -> np.ndarray:
+        from ai_edge_litert.interpreter import Interpreter
+        with open(path, "rb") as f:
+            model_bytes = f.read()
+        meta = read_metadata(model_bytes)
+        mean = np.asarray(meta["input"]["mean"], np.float32)
+        std = np.asarray(meta["input"]["std"], np.float32)
+        interpreter = Interpreter(model_content=model_bytes)
+        interpreter.allocate_tensors()
+        inp = interpreter.get_input_details()[0]
+        out = interpreter.get_output_details()[0]
+        logits = []
+        for image in np.asarray(pixels):
+            x = (image[None].astype(np.float32) - mean) / std
+            interpreter.set_tensor(inp["index"], quantize(x, inp))
+            interpreter.invoke()
+            logits.append(dequantize(interpreter.get_tensor(out["index"]), out)[0])
+        return np.stack(logits)
+
+    def describe(self, path: str) -> Dict:
+        from ai_edge_litert.interpreter import Interpreter
+
+        from tinymoat import quantization
+        with open(path, "rb") as f:
+            data = f.read()
+        interpreter = Interpreter(model_content=data)
+        ops = [d["op_name"] for d in interpreter._get_ops_details()]
+        inp = interpreter.get_input_details()[0]
+        out = interpreter.get_output_details()[0]
+        meta = read_metadata(data)
+        return {
+            "ops": len(ops), "op_types": sorted(set(ops)),
+            "input": {"dtype": np.dtype(inp["dtype"]).name, "shape": inp["shape"].tolist(),
+                      "quantization": list(inp["quantization"])},
+            "output": {"dtype": np.dtype(out["dtype"]).name, "shape": out["shape"].tolist()},
+            "float_ops": [str(op) for op in quantization.float_ops(data)],
+            "metadata": {k: meta[k] for k in ("name", "version", "min_parser_version")}
+                        | {"input": meta["input"], "labels": len(meta["labels"])},
+        }
+
+
+def calibration_pixels(pixels: np.ndarray) -> np.ndarray:
+    """Calibration images for a raw-pixel input, plus one image spanning 0..255.
+
+    The input scale is calibrated from what it sees; one black-and-white image
+    pins it to exactly [0, 255] (uint8 scale 1, zero point 0), so apps can pass
+    camera pixels unchanged.
+    """
+    pixels = np.asarray(pixels, np.float32)
+    span = np.zeros_like(pixels[:1])
+    span[:, : span.shape[1] // 2] = 255.0
+    return np.concatenate([pixels, span])
+
+
+def quantize(x: np.ndarray, detail) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    if dtype == np.float32:
+        return x.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def dequantize(y: np.ndarray, detail) -> np.ndarray:
+    if np.dtype(detail["dtype"]) == np.float32:
+        return y.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    return (y.astype(np.float32) - zero_point) * scale

@@ -1,0 +1,175 @@
+"""Store the relative position bias of a converted model compactly.
+
+The converter folds each attention block's bias into a dense constant
+[heads, S, S] (S = H*W tokens), about a third of tiny-moat-0's parameters
+again. Every value of it is an entry of a small table: dense[n, (i, j), (x, y)]
+= T[n, x - i + H - 1, y - j + W - 1]. This pass finds such constants, checks
+that structure value by value, and replaces each with
+
+    T [n, 2H-1, 2W-1] -> GATHER axis 1 by [H, H] -> GATHER axis 3 by [W, W]
+      -> TRANSPOSE [0, 1, 3, 2, 4] -> RESHAPE to the original shape
+
+The index tensors are shared by blocks of the same window and the new ops run
+first, so they do not split the graph a delegate takes. The result is exact:
+the same values in the same dtype and quantization.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .tflite_metadata.tflite_model import fb, load, serialize
+
+_NUMPY = {fb.TensorType.FLOAT32: np.float32, fb.TensorType.INT8: np.int8,
+          fb.TensorType.UINT8: np.uint8, fb.TensorType.INT16: np.int16,
+          fb.TensorType.FLOAT16: np.float16}
+# Smallest operator versions that cover these inputs (TFLite's versioning rules).
+_VERSIONS = {"GATHER": {np.float32: 1, np.int8: 2, np.uint8: 1, np.int16: 3},
+             "TRANSPOSE": {np.float32: 4, np.int8: 4, np.uint8: 4, np.int16: 4},
+             "RESHAPE": {np.float32: 1, np.int8: 1, np.uint8: 1, np.int16: 1}}
+
+
+def relative_indices(length: int) -> np.ndarray:
+    """[L, L] table positions x - i + L - 1 for query i and key x."""
+    i, x = np.meshgrid(np.arange(length), np.arange(length), indexing="ij")
+    return (x - i + length - 1).astype(np.int32)
+
+
+def factor(values: np.ndarray) -> Optional[Tuple[np.ndarray, int, int]]:
+    """(table, H, W) if values [..., heads, S, S] is a relative bias, else None."""
+    if values.ndim < 3 or values.shape[-1] != values.shape[-2]:
+        return None
+    tokens = values.shape[-1]
+    heads = values.reshape(-1, tokens, tokens)
+    for height in range(1, tokens + 1):
+        if tokens % height:
+            continue
+        width = tokens // height
+        ih, iw = relative_indices(height), relative_indices(width)
+        rows = ih[:, None, :, None]          # [i, 1, x, 1]
+        cols = iw[None, :, None, :]          # [1, j, 1, y]
+        table = np.zeros((heads.shape[0], 2 * height - 1, 2 * width - 1), values.dtype)
+        dense = heads.reshape(-1, height, width, height, width)
+        table[:, np.broadcast_to(rows, dense.shape[1:]), np.broadcast_to(cols, dense.shape[1:])] = dense
+        if np.array_equal(table[:, rows, cols], dense):
+            return table, height, width
+    return None
+
+
+class _Graph:
+    """Appends tensors, buffers and operators to a ModelT's first subgraph."""
+
+    def __init__(self, model):
+        self.model = model
+        self.sub = model.subgraphs[0]
+        self.new_ops: List = []
+
+    def constant(self, name: str, array: np.ndarray, tensor_type, quantization=None) -> int:
+        buffer = fb.BufferT()
+        buffer.data = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
+        self.model.buffers.append(buffer)
+        return self.tensor(name, array.shape, tensor_type, quantization,
+                           len(self.model.buffers) - 1)
+
+    def tensor(self, name, shape, tensor_type, quantization=None, buffer=0) -> int:
+        tensor = fb.TensorT()
+        tensor.name = name.encode()
+        tensor.shape = np.asarray(shape, np.int32)
+        tensor.type = tensor_type
+        tensor.buffer = buffer
+        tensor.quantization = quantization
+        self.sub.tensors.append(tensor)
+        return len(self.sub.tensors) - 1
+
+    def opcode(self, name: str, version: int) -> int:
+        code_value = getattr(fb.BuiltinOperator, name)
+        for index, code in enumerate(self.model.operatorCodes):
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == code_value:
+                code.version = max(code.version, version)
+                return index
+        code = fb.OperatorCodeT()
+        code.builtinCode = code_value
+        code.deprecatedBuiltinCode = min(code_value, 127)
+        code.version = version
+        self.model.operatorCodes.append(code)
+        return len(self.model.operatorCodes) - 1
+
+    def op(self, name: str, version: int, inputs, outputs, options_type, options):
+        op = fb.OperatorT()
+        op.opcodeIndex = self.opcode(name, version)
+        op.inputs = np.asarray(inputs, np.int32)
+        op.outputs = np.asarray(outputs, np.int32)
+        op.builtinOptionsType = options_type
+        op.builtinOptions = options
+        self.new_ops.append(op)
+
+
+def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
+    """Returns the model with every dense relative-bias constant stored as its table."""
+    model = load(model_bytes)
+    graph = _Graph(model)
+    sub = graph.sub
+    consumers: Dict[int, set] = {}
+    for op in sub.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        kind = max(code.builtinCode, code.deprecatedBuiltinCode)
+        for i in (op.inputs if op.inputs is not None else []):
+            consumers.setdefault(int(i), set()).add(kind)
+    indices: Dict[int, int] = {}
+    replaced, saved = 0, 0
+    for index, tensor in enumerate(list(sub.tensors)):
+        dtype = _NUMPY.get(tensor.type)
+        data = model.buffers[tensor.buffer].data if tensor.buffer else None
+        # Only constants that are added to attention logits; weights stay untouched.
+        if (dtype is None or data is None or dtype == np.float16
+                or consumers.get(index) != {fb.BuiltinOperator.ADD}):
+            continue
+        shape = tuple(int(d) for d in tensor.shape)
+        if len(shape) < 3 or shape[-1] != shape[-2] or shape[-1] < 4:
+            continue
+        values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtype).reshape(shape)
+        found = factor(values)
+        if found is None:
+            continue
+        table, height, width = found
+        _replace(graph, index, tensor, dtype, table, height, width, indices)
+        model.buffers[tensor.buffer] = fb.BufferT()
+        tensor.buffer = 0
+        replaced += 1
+        saved += values.nbytes - table.nbytes
+    if not replaced:
+        return model_bytes
+    sub.operators = graph.new_ops + list(sub.operators)
+    if notes is not None:
+        notes["compact_relative_bias"] = {"constants": replaced, "bytes_saved": int(saved)}
+    return serialize(model)
+
+
+def _replace(graph: _Graph, index, tensor, dtype, table, height, width, indices):
+    name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
+    q, tt = tensor.quantization, tensor.type
+    heads = table.shape[0]
+    for length in (height, width):
+        if length not in indices:
+            indices[length] = graph.constant(f"relative_index_{length}", relative_indices(length),
+                                             fb.TensorType.INT32)
+    table_t = graph.constant(f"{name}/table", table, tt, q)
+    rows = graph.tensor(f"{name}/rows", (heads, height, height, 2 * width - 1), tt, q)
+    both = graph.tensor(f"{name}/rows_cols", (heads, height, height, width, width), tt, q)
+    moved = graph.tensor(f"{name}/ijxy", (heads, height, width, height, width), tt, q)
+    perm = graph.constant(f"{name}/perm", np.asarray([0, 1, 3, 2, 4], np.int32),
+                          fb.TensorType.INT32)
+    shape = graph.constant(f"{name}/shape", np.asarray(tensor.shape, np.int32), fb.TensorType.INT32)
+    for axis, source, target, length in ((1, table_t, rows, height), (3, rows, both, width)):
+        options = fb.GatherOptionsT()
+        options.axis, options.batchDims = axis, 0
+        graph.op("GATHER", _VERSIONS["GATHER"][dtype], [source, indices[length]], [target],
+                 fb.BuiltinOptions.GatherOptions, options)
+    graph.op("TRANSPOSE", _VERSIONS["TRANSPOSE"][dtype], [both, perm], [moved],
+             fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT())
+    reshape = fb.ReshapeOptionsT()
+    reshape.newShape = np.asarray(tensor.shape, np.int32)
+    graph.op("RESHAPE", _VERSIONS["RESHAPE"][dtype], [moved, shape], [index],
+             fb.BuiltinOptions.ReshapeOptions, reshape)
