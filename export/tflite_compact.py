@@ -31,6 +31,10 @@ _VERSIONS = {"GATHER": {np.float32: 1, np.int8: 2, np.uint8: 1, np.int16: 3},
              "RESHAPE": {np.float32: 1, np.int8: 1, np.uint8: 1, np.int16: 1}}
 
 
+# Below this many bytes saved, the extra ops and tensors cost more than they save.
+MIN_SAVING = 4096
+
+
 def relative_indices(length: int) -> np.ndarray:
     """[L, L] table positions x - i + L - 1 for query i and key x."""
     i, x = np.meshgrid(np.arange(length), np.arange(length), indexing="ij")
@@ -131,7 +135,7 @@ def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> b
             continue
         values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtype).reshape(shape)
         found = factor(values)
-        if found is None:
+        if found is None or values.nbytes - found[0].nbytes < MIN_SAVING:
             continue
         table, height, width = found
         _replace(graph, index, tensor, dtype, table, height, width, indices)

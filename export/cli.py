@@ -1,0 +1,154 @@
+"""tinymoat-export: INT8 TFLite, ONNX and Core ML artifacts, validated against the float model.
+
+With only --target it runs on built-in defaults (tiny-moat-0 at 224, random
+weights, calibration crops of a sample photo) and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+from .target import ExportError
+
+EXIT_USAGE, EXIT_FAILED_THRESHOLD = 2, 1
+
+
+def parser() -> argparse.ArgumentParser:
+    from .targets import TARGETS
+    from tinymoat.config import VARIANTS
+    p = argparse.ArgumentParser(prog="tinymoat-export", description=__doc__.splitlines()[0])
+    p.add_argument("--target", required=True, help=f"one of {', '.join(TARGETS)}, all")
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument("--int8", dest="precision", action="store_const", const="int8",
+                           help="full-integer TFLite, QDQ INT8 ONNX, 8-bit-weight Core ML")
+    precision.add_argument("--fp16", dest="precision", action="store_const", const="float16")
+    precision.add_argument("--dynamic", dest="precision", action="store_const", const="dynamic",
+                           help="TFLite dynamic-range (int8 weights, float activations)")
+    p.set_defaults(precision="float32")
+    p.add_argument("--mixed", action="store_true",
+                   help="with --int8: accept ops left in float instead of failing")
+    p.add_argument("--variant", choices=list(VARIANTS), default=None)
+    p.add_argument("--weights", help="deeplab2 checkpoint, tinymoat saved model, or a "
+                   "tinymoat-train run folder (its QAT model is used for --int8)")
+    p.add_argument("--input-size", type=int, default=None)
+    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--labels", help="text file, one class name per line")
+    p.add_argument("--calib-data", help="image folder (class-per-subfolder) for calibration")
+    p.add_argument("--calib-limit", type=int, default=100)
+    p.add_argument("--calibration", choices=("minmax", "percentile", "entropy"), default="minmax",
+                   help="calibration statistic for INT8 (default minmax)")
+    p.add_argument("--val-data", help="image folder for validation (default: calibration images)")
+    p.add_argument("--val-limit", type=int, default=64)
+    p.add_argument("--input-type", choices=("uint8", "int8", "float32"), default="uint8",
+                   help="INT8 TFLite input: uint8 raw pixels (default), int8 or float32 "
+                   "normalised values")
+    p.add_argument("--output-type", choices=("uint8", "int8", "float32"), default="float32")
+    p.add_argument("--ios", default="16", help="Core ML minimum iOS deployment target")
+    p.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a validation threshold, e.g. top1_agreement=0.95")
+    p.add_argument("--out", default="tinymoat_export", help="output folder")
+    return p
+
+
+def _thresholds(items):
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ExportError(f"--threshold expects NAME=VALUE, got {item!r}") from None
+    return out
+
+
+def prepare(args):
+    """Everything checked and loaded before any file is written."""
+    import numpy as np
+
+    from tinymoat import data as imagedata
+    from tinymoat.preprocess import NORMALIZATION
+
+    from . import sources, targets
+    from .progress import step
+    from .target import ExportJob
+
+    plan = targets.resolve(args.target, args.precision)
+    overrides = _thresholds(args.threshold)
+    if args.input_size is not None and args.input_size <= 0:
+        raise ExportError(f"--input-size must be positive, got {args.input_size}")
+    with step("load model"):
+        source = sources.load_model_source(args.weights, args.variant, args.input_size,
+                                           args.num_classes)
+    classes = int(source.model.output.shape[-1])
+    labels, labels_source = sources.read_labels(args.labels, source.labels, classes)
+    calib = sources.read_images(args.calib_data, source.input_size, args.calib_limit,
+                                "--calib-data")
+    if calib is None:
+        calib = imagedata.sample_photo_crops(source.input_size, count=32)
+    val = sources.read_images(args.val_data, source.input_size, args.val_limit, "--val-data")
+    val = val or calib
+    val_labels = sources.label_indices(val, labels) if val.classes else None
+    normalization = source.model.moat_config.normalization
+    assert normalization in NORMALIZATION
+    job = ExportJob(model=source.model, variant=source.variant, input_size=source.input_size,
+                    labels=labels, normalization=normalization, calibration=calib.pixels,
+                    qat_model=source.qat_model if args.precision == "int8" else None,
+                    input_type=args.input_type, output_type=args.output_type, mixed=args.mixed,
+                    calibration_statistic=args.calibration, minimum_ios=args.ios)
+    context = {"weights": source.weights, "labels_source": labels_source,
+               "calibration_source": _describe_images(calib, "skipped"),
+               "validation_source": _describe_images(val, "skipped")}
+    return job, plan, np.asarray(val.pixels[: args.val_limit]), (
+        None if val_labels is None else val_labels[: args.val_limit]), overrides, context
+
+
+def _describe_images(images, word):
+    skipped = f" ({len(images.skipped)} unreadable {word})" if images.skipped else ""
+    return f"{len(images.pixels)} images from {images.source}{skipped}"
+
+
+def summary_table(results, out_dir) -> str:
+    rows = [("artifact", "size", "precision", "agreement", "path")]
+    for r in results:
+        agreement = ("not run" if not r.numerics_run else
+                     f"{r.validation['top1_agreement']:.1%} top-1, {r.validation['sqnr_db']:.1f} dB"
+                     + ("" if r.passed else " FAIL"))
+        rows.append((r.target, f"{r.size_bytes / 1e6:.2f} MB", r.precision, agreement,
+                     os.path.join(out_dir, r.file)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    from tinymoat.checkpoint import CheckpointError
+    from tinymoat.data import DataError
+    from tinymoat.saving import SavedModelError
+    warnings.filterwarnings("ignore")
+    try:
+        job, plan, val_pixels, val_labels, overrides, context = prepare(args)
+        print(f"tinymoat-export: {job.variant} at {job.input_size[0]}x{job.input_size[1]}, "
+              f"{job.num_classes} classes", file=sys.stderr)
+        for key in ("weights", "calibration_source", "validation_source", "labels_source"):
+            print(f"  {key.replace('_source', '')}: {context[key]}", file=sys.stderr)
+        from .pipeline import export_all
+        results = export_all(job, plan, args.out, val_pixels, val_labels, overrides, context)
+    except (ExportError, CheckpointError, DataError, SavedModelError) as exc:
+        print(f"tinymoat-export: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote manifest.json, report.json, report.md, labels.txt to {args.out}",
+          file=sys.stderr)
+    print(summary_table(results, args.out))
+    failed = [r for r in results if not r.passed]
+    if failed:
+        print(f"tinymoat-export: {len(failed)} artifact(s) below the validation thresholds "
+              "(see report.md)", file=sys.stderr)
+        return EXIT_FAILED_THRESHOLD
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+import numpy as np
+
+import tinymoat
+from tinymoat._keras import tf
+from tinymoat.export import tflite_compact
+
+from ai_edge_litert.interpreter import Interpreter
+
+from conftest import MICRO, build_micro
+
+
+def run(model_bytes, x):
+    interpreter = Interpreter(model_content=model_bytes)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def test_factor_recovers_the_table_of_a_relative_bias():
+    from tinymoat.layers.relative_position import dense_bias
+    table = np.random.default_rng(0).normal(size=(3, 13, 13)).astype(np.float32)
+    dense = dense_bias(tf.constant(table), (3, 5)).numpy()   # resized to [5, 9]
+    found = tflite_compact.factor(dense)
+    assert found is not None and found[1:] == (3, 5) and found[0].shape == (3, 5, 9)
+    noise = dense.copy()
+    noise[0, 1, 2] += 1e-3
+    assert tflite_compact.factor(noise) is None
+
+
+def test_compaction_is_exact_and_shrinks_the_file(micro_golden):
+    # At 128 the stage-3 maps are 8x8 (two blocks, 4x4 windows in the first), stage 4 is 4x4.
+    model = build_micro(batch_size=1, input_size=128, window_size=(None, None, (4, 4), None),
+                        global_attention_at_end_of_moat_stage=True)
+    tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
+    dense = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    notes = {}
+    compact = tflite_compact.compact_relative_bias(dense, notes)
+    # [4, 16, 16] (windows), [4, 64, 64] and [8, 16, 16]: all but the smallest pay off
+    assert notes["compact_relative_bias"]["constants"] == 2
+    assert len(compact) < len(dense) - notes["compact_relative_bias"]["bytes_saved"] // 2
+    x = np.random.default_rng(0).normal(size=(1, 128, 128, 3)).astype(np.float32)
+    np.testing.assert_array_equal(run(compact, x), run(dense, x))
+    assert tflite_compact.compact_relative_bias(compact) == compact  # nothing left to do
