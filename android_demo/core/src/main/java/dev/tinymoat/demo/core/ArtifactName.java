@@ -1,23 +1,19 @@
 package dev.tinymoat.demo.core;
 
-import java.util.Arrays;
-import java.util.Collections;
-import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Variant and precision of an exported model, read from the file name that
- * {@code tinymoat-export} gives it: {@code <variant>_<size>_<precision>.<ext>},
- * e.g. {@code tiny-moat-0_224_int8.tflite} (size {@code 224} or {@code 256x192}).
+ * What a model's file name says about it. {@code tinymoat-export} names artifacts
+ * {@code <variant>_<size>_<precision>.<ext>}, e.g. {@code tiny-moat-0_224_int8.tflite}.
+ * The precision is found like {@code tinymoat-bench} finds it
+ * ({@code export/latency/artifacts.py precision_from_name}); what the name does not
+ * say is null, never guessed.
  */
 public final class ArtifactName {
-    /** The precisions of the export manifest (docs/formats.md). */
-    public static final List<String> PRECISIONS = Collections.unmodifiableList(Arrays.asList(
-            "float32", "float16", "dynamic", "int8", "int8-mixed", "weights8"));
-
-    private static final Pattern NAME = Pattern.compile(
-            "(.+)_(\\d+)(?:x(\\d+))?_(float32|float16|dynamic|int8|int8-mixed|weights8)\\.[A-Za-z0-9]+");
+    /** Checked in this order, so that "int8-mixed" wins over its "int8" prefix. */
+    private static final String[] PRECISIONS = {"int8-mixed", "weights8", "float32", "float16", "dynamic", "int8"};
+    private static final Pattern EXPORT_NAME = Pattern.compile("(.+)_\\d+(?:x\\d+)?_[a-z0-9-]+");
 
     private final String file;
     private final String variant;
@@ -29,39 +25,44 @@ public final class ArtifactName {
         this.precision = precision;
     }
 
-    /** The parsed name, or null when {@code file} does not follow the export naming. */
-    public static ArtifactName parse(String file) {
-        Matcher m = NAME.matcher(file);
-        if (!m.matches()) {
-            return null;
+    public static ArtifactName of(String file) {
+        if (file == null || file.isEmpty() || file.contains("/")) {
+            throw new IllegalArgumentException("expected a file name without directory, got " + file);
         }
-        return new ArtifactName(file, m.group(1), m.group(4));
-    }
-
-    /**
-     * For files renamed by hand: the name without extension as the variant, and the
-     * precision the input tensor suggests ({@code int8} for integer inputs,
-     * {@code float32} otherwise; a float-interface int8 model is reported as float32).
-     */
-    public static ArtifactName parseOrGuess(String file, TensorType inputType) {
-        ArtifactName parsed = parse(file);
-        if (parsed != null) {
-            return parsed;
+        String stem = stem(file);
+        String precision = null;
+        for (String p : PRECISIONS) {
+            if (Pattern.compile("(^|[_.\\-])" + Pattern.quote(p) + "($|[_.\\-])").matcher(stem).find()) {
+                precision = p;
+                break;
+            }
         }
-        int dot = file.lastIndexOf('.');
-        String stem = dot > 0 ? file.substring(0, dot) : file;
-        return new ArtifactName(file, stem, inputType.isQuantized() ? "int8" : "float32");
+        Matcher m = EXPORT_NAME.matcher(stem);
+        String variant = precision != null && m.matches() && stem.endsWith("_" + precision) ? m.group(1) : null;
+        return new ArtifactName(file, variant, precision);
     }
 
     public String file() {
         return file;
     }
 
+    /** The file name without its extension. */
+    public String stem() {
+        return stem(file);
+    }
+
+    /** The variant when the name follows the export naming, else null. */
     public String variant() {
         return variant;
     }
 
+    /** The precision the name mentions, else null. */
     public String precision() {
         return precision;
+    }
+
+    private static String stem(String file) {
+        int dot = file.lastIndexOf('.');
+        return dot > 0 ? file.substring(0, dot) : file;
     }
 }

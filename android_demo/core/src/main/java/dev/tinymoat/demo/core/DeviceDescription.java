@@ -1,10 +1,10 @@
 package dev.tinymoat.demo.core;
 
-import java.util.Locale;
-
 /**
- * The {@code device} object of a latency result, composed from the strings that
- * {@code android.os.Build} offers (passed in, so this stays plain Java).
+ * The {@code device} object of a latency result, from the strings that
+ * {@code android.os.Build} offers (passed in, so this stays plain Java). The values
+ * are spelled as {@code tinymoat-bench} spells them for the same phone over adb
+ * ({@code export/latency/android.py}), so results from both line up in a report.
  */
 public final class DeviceDescription {
     public static final String KIND = "android";
@@ -24,27 +24,27 @@ public final class DeviceDescription {
     }
 
     /**
-     * @param manufacturer {@code Build.MANUFACTURER}, e.g. "Google"
-     * @param model {@code Build.MODEL}, e.g. "Pixel 8"
+     * {@code name} stays null: tinymoat-bench puts the adb serial there, which an app
+     * cannot read.
+     *
+     * @param manufacturer {@code Build.MANUFACTURER} (ro.product.manufacturer), e.g. "Google"
+     * @param model {@code Build.MODEL} (ro.product.model), e.g. "Pixel 8"
      * @param release {@code Build.VERSION.RELEASE}, e.g. "14"
      * @param sdkInt {@code Build.VERSION.SDK_INT}
-     * @param abi {@code Build.SUPPORTED_ABIS[0]}, e.g. "arm64-v8a"
-     * @param cores {@code Runtime.availableProcessors()}
+     * @param abi {@code Build.SUPPORTED_ABIS[0]} (ro.product.cpu.abi), e.g. "arm64-v8a"
      * @param socManufacturer {@code Build.SOC_MANUFACTURER} (API 31+), or null
      * @param socModel {@code Build.SOC_MODEL} (API 31+), or null
      */
     public static DeviceDescription fromBuild(String manufacturer, String model, String release, int sdkInt,
-                                              String abi, int cores, String socManufacturer, String socModel) {
-        String name = blankToNull(model);
-        String maker = blankToNull(manufacturer);
-        if (maker != null && name != null && !name.toLowerCase(Locale.ROOT).startsWith(maker.toLowerCase(Locale.ROOT))) {
-            name = capitalize(maker) + " " + name;
-        } else if (name == null) {
-            name = maker == null ? null : capitalize(maker);
-        }
-        String os = "Android " + (blankToNull(release) == null ? "?" : release.trim()) + " (API " + sdkInt + ")";
-        String cpu = blankToNull(abi) == null ? null : abi.trim() + (cores > 0 ? " (" + cores + " cores)" : "");
-        return new DeviceDescription(name, blankToNull(model), os, cpu, soc(socManufacturer, socModel));
+                                              String abi, String socManufacturer, String socModel) {
+        String version = known(release);
+        String socPart = known(socModel);
+        return new DeviceDescription(
+                null,
+                join(known(manufacturer), known(model)),
+                version == null ? null : "Android " + version + (sdkInt > 0 ? " (API " + sdkInt + ")" : ""),
+                known(abi),
+                socPart == null ? null : join(known(socManufacturer), socPart));
     }
 
     public String name() {
@@ -67,29 +67,19 @@ public final class DeviceDescription {
         return soc;
     }
 
-    /** "unknown" is what Build.SOC_* report on devices that do not say. */
-    private static String soc(String manufacturer, String model) {
-        String maker = unknownToNull(manufacturer);
-        String part = unknownToNull(model);
-        if (part == null) {
+    private static String join(String first, String second) {
+        if (first == null) {
+            return second;
+        }
+        return second == null ? first : first + " " + second;
+    }
+
+    /** Trimmed, or null for blanks and {@code Build.UNKNOWN} ("unknown"), as adb reports empty props. */
+    private static String known(String s) {
+        if (s == null) {
             return null;
         }
-        if (maker == null || part.toLowerCase(Locale.ROOT).startsWith(maker.toLowerCase(Locale.ROOT))) {
-            return part;
-        }
-        return maker + " " + part;
-    }
-
-    private static String unknownToNull(String s) {
-        String t = blankToNull(s);
-        return t == null || t.equalsIgnoreCase("unknown") ? null : t;
-    }
-
-    private static String blankToNull(String s) {
-        return s == null || s.trim().isEmpty() ? null : s.trim();
-    }
-
-    private static String capitalize(String s) {
-        return s.substring(0, 1).toUpperCase(Locale.ROOT) + s.substring(1);
+        String t = s.trim();
+        return t.isEmpty() || t.equals("unknown") ? null : t;
     }
 }

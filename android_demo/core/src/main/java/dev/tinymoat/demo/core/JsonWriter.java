@@ -1,6 +1,8 @@
 package dev.tinymoat.demo.core;
 
 import java.math.BigDecimal;
+import java.math.MathContext;
+import java.math.RoundingMode;
 import java.util.ArrayDeque;
 import java.util.Deque;
 
@@ -115,8 +117,10 @@ public final class JsonWriter {
     }
 
     /**
-     * A double as Python's {@code repr} writes it: positional notation with at least
-     * one decimal for decimal exponents -4..15, otherwise {@code 1.5e-05} style.
+     * A double as Python's {@code repr} writes it: the shortest decimal that reads back
+     * as the same double (the closest one when several are as short), in positional
+     * notation with at least one decimal for decimal exponents -4..15, otherwise like
+     * {@code 1.5e-05}. ({@code Double.toString} is not always shortest before Java 19.)
      */
     public static String formatDouble(double value) {
         if (Double.isNaN(value) || Double.isInfinite(value)) {
@@ -125,7 +129,7 @@ public final class JsonWriter {
         if (value == 0) {
             return 1 / value < 0 ? "-0.0" : "0.0";
         }
-        BigDecimal decimal = new BigDecimal(Double.toString(value)).stripTrailingZeros();
+        BigDecimal decimal = shortestDecimal(value).stripTrailingZeros();
         int exponent = decimal.precision() - decimal.scale() - 1;
         if (exponent >= -4 && exponent < 16) {
             String plain = decimal.toPlainString();
@@ -146,6 +150,25 @@ public final class JsonWriter {
             s.append('0');
         }
         return s.append(abs).toString();
+    }
+
+    /** Fewest significant digits that round-trip; 17 always do. */
+    private static BigDecimal shortestDecimal(double value) {
+        BigDecimal exact = new BigDecimal(value);
+        for (int digits = 1; digits < 17; digits++) {
+            BigDecimal best = null;
+            for (RoundingMode mode : new RoundingMode[] {RoundingMode.HALF_EVEN, RoundingMode.UP, RoundingMode.DOWN}) {
+                BigDecimal candidate = exact.round(new MathContext(digits, mode));
+                if (Double.parseDouble(candidate.toString()) == value && (best == null
+                        || candidate.subtract(exact).abs().compareTo(best.subtract(exact).abs()) < 0)) {
+                    best = candidate;
+                }
+            }
+            if (best != null) {
+                return best;
+            }
+        }
+        return exact.round(new MathContext(17, RoundingMode.HALF_EVEN));
     }
 
     private JsonWriter end(boolean object, char close) {

@@ -3,16 +3,18 @@ package dev.tinymoat.demo.core;
 import java.util.Arrays;
 
 /**
- * Summary of latency samples in milliseconds, computed the way NumPy does so that
- * the app's numbers equal {@code tinymoat-bench}'s for the same samples:
- * {@code np.mean} (pairwise summation), {@code np.median}, {@code np.percentile}
- * with its default linear interpolation, and {@code np.std(ddof=1)} (sample standard
- * deviation; 0.0 for a single sample).
+ * Summary of latency samples in milliseconds, with the definitions of
+ * {@code export/latency/stats.py} reproduced operation for operation, so the app's
+ * numbers equal {@code tinymoat-bench}'s for the same samples bit for bit:
+ * <ul>
+ * <li>mean: the samples summed left to right in input order, divided by n;</li>
+ * <li>stdev: the sample standard deviation, {@code sqrt(sum((x - mean)^2) / (n - 1))}
+ *     summed left to right; 0.0 for a single sample;</li>
+ * <li>median, p90, p99: {@code np.percentile}'s default linear interpolation between
+ *     the closest ranks (see {@link #percentileOfSorted}).</li>
+ * </ul>
  */
 public final class LatencyStats {
-    /** NumPy's pairwise-summation block size (PW_BLOCKSIZE). */
-    private static final int BLOCK = 128;
-
     private final int count;
     private final double mean;
     private final double median;
@@ -27,8 +29,8 @@ public final class LatencyStats {
         Arrays.sort(sorted);
         int n = sorted.length;
         this.count = n;
-        this.mean = pairwiseSum(samples, 0, n) / n;
-        this.median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+        this.mean = mean(samples);
+        this.median = percentileOfSorted(sorted, 50);
         this.p90 = percentileOfSorted(sorted, 90);
         this.p99 = percentileOfSorted(sorted, 99);
         this.min = sorted[0];
@@ -50,10 +52,10 @@ public final class LatencyStats {
     }
 
     /**
-     * {@code np.percentile(sorted, q)} with the default "linear" method: position
-     * {@code (n - 1) * q / 100} between the closest ranks, interpolated with NumPy's
-     * {@code _lerp} (which computes from the upper neighbour when the weight is at
-     * least 0.5).
+     * {@code np.percentile(sorted, q)} with the default linear method: position
+     * {@code v = (n - 1) * (q / 100)}, {@code i = floor(v)}, {@code j = min(i + 1, n - 1)},
+     * {@code t = v - i}, {@code d = s[j] - s[i]}; the result is {@code s[i] + d * t} when
+     * {@code t < 0.5}, else {@code s[j] - d * (1 - t)} (NumPy's two branches).
      */
     public static double percentileOfSorted(double[] sorted, double q) {
         if (sorted.length == 0 || !(q >= 0 && q <= 100)) {
@@ -61,54 +63,27 @@ public final class LatencyStats {
         }
         int n = sorted.length;
         double position = (n - 1) * (q / 100.0);
-        double below = Math.floor(position);
-        int lo = (int) below;
-        int hi = Math.min(lo + 1, n - 1);
-        double t = position - below;
-        double a = sorted[lo];
-        double b = sorted[hi];
-        double diff = b - a;
-        return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
+        int i = Math.min(Math.max((int) Math.floor(position), 0), n - 1);
+        int j = Math.min(i + 1, n - 1);
+        double t = position - i;
+        double d = sorted[j] - sorted[i];
+        return t < 0.5 ? sorted[i] + d * t : sorted[j] - d * (1.0 - t);
     }
 
-    /** NumPy's pairwise summation of {@code values[from, from + n)}. */
-    static double pairwiseSum(double[] values, int from, int n) {
-        if (n < 8) {
-            double res = 0.0;
-            for (int i = 0; i < n; i++) {
-                res += values[from + i];
-            }
-            return res;
+    private static double mean(double[] samples) {
+        double total = 0.0;
+        for (double v : samples) {
+            total += v;
         }
-        if (n <= BLOCK) {
-            double[] r = new double[8];
-            for (int j = 0; j < 8; j++) {
-                r[j] = values[from + j];
-            }
-            int i = 8;
-            for (; i < n - (n % 8); i += 8) {
-                for (int j = 0; j < 8; j++) {
-                    r[j] += values[from + i + j];
-                }
-            }
-            double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-            for (; i < n; i++) {
-                res += values[from + i];
-            }
-            return res;
-        }
-        int half = n / 2;
-        half -= half % 8;
-        return pairwiseSum(values, from, half) + pairwiseSum(values, from + half, n - half);
+        return total / samples.length;
     }
 
     private static double sumOfSquaredDeviations(double[] samples, double mean) {
-        double[] squares = new double[samples.length];
-        for (int i = 0; i < samples.length; i++) {
-            double d = samples[i] - mean;
-            squares[i] = d * d;
+        double total = 0.0;
+        for (double v : samples) {
+            total += (v - mean) * (v - mean);
         }
-        return pairwiseSum(squares, 0, squares.length);
+        return total;
     }
 
     public int count() {

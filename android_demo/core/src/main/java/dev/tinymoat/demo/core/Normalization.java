@@ -56,6 +56,17 @@ public final class Normalization {
         return IMAGENET;
     }
 
+    /**
+     * The model's own normalisation when its metadata has one (mean and std as read
+     * from NormalizationOptions, or null), else the default for the variant.
+     */
+    public static Normalization fromMetadataOrVariant(float[] metadataMean, float[] metadataStd, String variant) {
+        if (metadataMean != null && metadataStd != null) {
+            return of(metadataMean, metadataStd);
+        }
+        return forVariant(variant);
+    }
+
     public float mean(int channel) {
         return mean[channel];
     }

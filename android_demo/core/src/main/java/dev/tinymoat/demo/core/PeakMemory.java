@@ -3,6 +3,11 @@ package dev.tinymoat.demo.core;
 /**
  * Peak resident memory of the process from the text of {@code /proc/self/status}
  * ({@code VmHWM}, the high-water mark of the resident set), in MiB.
+ *
+ * <p>The result reports growth, as {@code tinymoat-bench} does on hosts: the peak
+ * after the last run minus the peak before the interpreter was created, after
+ * resetting the peak (writing "5" to {@code /proc/self/clear_refs}) where the
+ * system allows it.
  */
 public final class PeakMemory {
     private PeakMemory() {
@@ -28,5 +33,13 @@ public final class PeakMemory {
             }
         }
         return null;
+    }
+
+    /** Growth of the peak between two readings in MiB (never negative), or null if either is missing. */
+    public static Double growthMb(Double peakBeforeMb, Double peakAfterMb) {
+        if (peakBeforeMb == null || peakAfterMb == null) {
+            return null;
+        }
+        return Math.max(0.0, peakAfterMb - peakBeforeMb);
     }
 }

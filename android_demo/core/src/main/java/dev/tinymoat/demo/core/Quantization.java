@@ -3,8 +3,10 @@ package dev.tinymoat.demo.core;
 /**
  * Affine quantization of one tensor: {@code real = scale * (q - zeroPoint)}.
  *
- * <p>Rounding follows TFLite's quantize kernel: divide in float, round half away
- * from zero, add the zero point, clamp to the integer type.
+ * <p>Quantizing follows the exporter's own reference ({@code quantize} in
+ * {@code export/tflite.py}, {@code np.round(x / scale + zero_point)} on float32 values,
+ * then clipped), so the app feeds a model exactly what the export validation fed it:
+ * float32 arithmetic, rounding half to even.
  */
 public final class Quantization {
     private final float scale;
@@ -33,8 +35,8 @@ public final class Quantization {
         if (Float.isNaN(real)) {
             throw new IllegalArgumentException("cannot quantize NaN");
         }
-        double scaled = real / scale;
-        double q = Math.copySign(Math.floor(Math.abs(scaled) + 0.5), scaled) + zeroPoint;
+        float shifted = real / scale + zeroPoint;   // float32, as NumPy computes it for float32 input
+        double q = Math.rint(shifted);               // half to even, like np.round
         return (int) Math.max(type.minValue(), Math.min(type.maxValue(), q));
     }
 

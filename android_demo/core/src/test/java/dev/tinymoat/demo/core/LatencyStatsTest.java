@@ -3,6 +3,7 @@ package dev.tinymoat.demo.core;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertThrows;
 
+import java.util.Arrays;
 import org.junit.Test;
 
 public class LatencyStatsTest {
@@ -59,18 +60,24 @@ public class LatencyStatsTest {
     }
 
     @Test
-    public void pairwiseSumFollowsNumpysBlocking() {
-        // 0.1 added 200 times: naive left-to-right summation gives 20.000000000000327,
-        // NumPy's pairwise sum (np.full(200, 0.1).sum()) gives 20.000000000000004.
+    public void meanSumsLeftToRightInInputOrderLikeStatsPy() {
+        // export/latency/stats.py sums in input order: 0.1 two hundred times gives
+        // 20.000000000000014 (NumPy's pairwise np.sum would give 20.0), so the mean is
+        // 20.000000000000014 / 200, not 0.1.
         double[] tenths = new double[200];
-        java.util.Arrays.fill(tenths, 0.1);
-        double naive = 0;
-        for (double v : tenths) {
-            naive += v;
-        }
-        assertEquals(20.000000000000327, naive, 0);
-        assertEquals(20.000000000000004, LatencyStats.pairwiseSum(tenths, 0, tenths.length), 0);
-        assertEquals(0.1, LatencyStats.of(tenths).mean(), 0);
+        Arrays.fill(tenths, 0.1);
+        assertEquals(20.000000000000014 / 200, LatencyStats.of(tenths).mean(), 0);
+        assertEquals(0.10000000000000007, LatencyStats.of(tenths).mean(), 0);
+        // Order matters for floating-point sums: 1e16 + 1 + -1e16 is 0, -1e16 + 1e16 + 1 is 1.
+        assertEquals(0.0, LatencyStats.of(new double[] {1e16, 1, -1e16}).mean(), 0);
+        assertEquals(1.0 / 3, LatencyStats.of(new double[] {-1e16, 1e16, 1}).mean(), 0);
+    }
+
+    @Test
+    public void medianUsesThePercentileInterpolation() {
+        // np.percentile(x, 50) is 8.8 here; np.median's (a + b) / 2 would give 8.799999999999999.
+        double[] s = {15.87, 1.73};
+        assertEquals(8.8, LatencyStats.of(s).median(), 0);
     }
 
     @Test

@@ -51,4 +51,14 @@ public class NormalizationTest {
         assertSame(Normalization.INCEPTION, Normalization.forVariant("MOAT-4"));
         assertSame(Normalization.IMAGENET, Normalization.forVariant(null));
     }
+
+    @Test
+    public void metadataWinsOverTheVariantDefault() {
+        Normalization n = Normalization.fromMetadataOrVariant(new float[] {127.5f}, new float[] {127.5f}, "tiny-moat-0");
+        assertEquals(127.5f, n.mean(2), 0f);
+        assertSame(Normalization.IMAGENET, Normalization.fromMetadataOrVariant(null, null, "tiny-moat-0"));
+        assertSame(Normalization.INCEPTION, Normalization.fromMetadataOrVariant(new float[] {1f}, null, "moat-3"));
+        assertThrows(IllegalArgumentException.class,
+                () -> Normalization.fromMetadataOrVariant(new float[] {1f, 2f}, new float[] {1f, 2f}, null));
+    }
 }

@@ -9,13 +9,20 @@ public class QuantizationTest {
     private final Quantization unit = new Quantization(1f, 0);
 
     @Test
-    public void roundsHalfAwayFromZeroLikeTflite() {
-        assertEquals(1, unit.quantize(0.5f, TensorType.INT8));
-        assertEquals(-1, unit.quantize(-0.5f, TensorType.INT8));
+    public void roundsHalfToEvenLikeTheExportersNpRound() {
+        assertEquals(0, unit.quantize(0.5f, TensorType.INT8));
+        assertEquals(0, unit.quantize(-0.5f, TensorType.INT8));
         assertEquals(2, unit.quantize(1.5f, TensorType.INT8));
-        assertEquals(3, unit.quantize(2.5f, TensorType.INT8));
-        assertEquals(-3, unit.quantize(-2.5f, TensorType.INT8));
+        assertEquals(2, unit.quantize(2.5f, TensorType.INT8));
+        assertEquals(-2, unit.quantize(-2.5f, TensorType.INT8));
         assertEquals(0, unit.quantize(0.49999997f, TensorType.INT8));
+        assertEquals(1, unit.quantize(0.50000006f, TensorType.INT8));
+    }
+
+    @Test
+    public void zeroPointIsAddedBeforeRounding() {
+        // 0.5 / 1 + 3 = 3.5 rounds to the even 4; rounding first would give 0 + 3 = 3.
+        assertEquals(4, new Quantization(1f, 3).quantize(0.5f, TensorType.INT8));
     }
 
     @Test
