@@ -19,7 +19,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 import tinymoat
-from tinymoat.fileio import sha256, write_text
+from tinymoat.fileio import sha256, size_bytes, write_text
 
 from . import validate
 from .progress import step
@@ -58,25 +58,6 @@ def tool_versions() -> Dict[str, str]:
         except (ImportError, AttributeError):
             continue
     return versions
-
-
-def _size(path) -> int:
-    if os.path.isdir(path):
-        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
-    return os.path.getsize(path)
-
-
-def _checksum(path) -> str:
-    if not os.path.isdir(path):
-        return sha256(path)
-    import hashlib
-    digest = hashlib.sha256()
-    for d, _, files in sorted(os.walk(path)):
-        for f in sorted(files):
-            full = os.path.join(d, f)
-            digest.update(os.path.relpath(full, path).encode())
-            digest.update(sha256(full).encode())
-    return digest.hexdigest()
 
 
 def export_all(job: ExportJob, plan: List[tuple], out_dir: str, val_pixels: np.ndarray,
@@ -122,7 +103,7 @@ def _one(job, target: Target, precision, staging, pixels, labels, reference, ove
         except NumericsUnavailable as exc:
             numerics, notes["numerics"] = False, f"numerics not run: {exc}"
         description = target.describe(path)
-    return ArtifactResult(name, target.name, precision, _size(path), _checksum(path),
+    return ArtifactResult(name, target.name, precision, size_bytes(path), sha256(path),
                           round(seconds, 2), numerics, figures, thresholds, failed, notes,
                           description)
 

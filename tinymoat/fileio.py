@@ -40,8 +40,26 @@ def write_text(path, text: str) -> None:
 
 
 def sha256(path) -> str:
+    """SHA-256 of a file; of a folder (e.g. .mlpackage), of its sorted
+    sha256sum-style lines '<sha256 of file>  <relative path>'."""
+    if os.path.isdir(path):
+        lines = []
+        for root, _dirs, files in os.walk(path):
+            for name in files:
+                full = os.path.join(root, name)
+                rel = os.path.relpath(full, path).replace(os.sep, "/")
+                lines.append(f"{sha256(full)}  {rel}\n")
+        return hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def size_bytes(path) -> int:
+    """Size of a file, or the total of the files in a folder."""
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(root, name))
+                   for root, _dirs, files in os.walk(path) for name in files)
+    return os.path.getsize(path)

@@ -8,13 +8,11 @@ is still worth having, it just has fewer labels.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 import pathlib
 import re
 
-from tinymoat.fileio import sha256
+from tinymoat.fileio import sha256, size_bytes
 
 from .errors import UsageError
 
@@ -36,13 +34,15 @@ def _is_artifact(path: pathlib.Path) -> bool:
     return path.suffix in RUNTIME_OF_SUFFIX and (path.is_file() or path.suffix == ".mlpackage")
 
 
-def discover(paths, runtime=None) -> list:
+def discover(paths, runtime=None, runner=None) -> list:
     """Expands files and directories into artifact paths (sorted, no duplicates).
 
     A directory stands for every .tflite/.onnx/.mlpackage directly inside it.
     With `runtime`, a directory contributes only what that runtime can run and
-    an explicit file it cannot run is an error.
+    an explicit file it cannot run is an error (`runner` names who cannot run
+    it in that message; default "--runtime RUNTIME").
     """
+    runner = runner or f"--runtime {runtime}"
     found = []
     for raw in paths:
         path = pathlib.Path(raw)
@@ -50,7 +50,7 @@ def discover(paths, runtime=None) -> list:
             raise UsageError(f"{raw}: no such file or directory")
         if _is_artifact(path):
             if runtime and RUNTIME_OF_SUFFIX[path.suffix] != runtime:
-                raise UsageError(f"{raw}: --runtime {runtime} cannot run a {path.suffix} file")
+                raise UsageError(f"{raw}: {runner} cannot run a {path.suffix} file")
             found.append(path)
         elif path.is_dir():
             inside = sorted(p for p in path.iterdir() if _is_artifact(p)
@@ -116,21 +116,6 @@ def input_size_from_shape(shape):
     return None
 
 
-def tree_sha256(path: pathlib.Path) -> tuple:
-    """(size, sha256) of a directory artifact (.mlpackage).
-
-    The digest is the SHA-256 of the sorted lines '<sha256 of file>  <relative
-    path>' (sha256sum's format), so it only changes when some file does.
-    """
-    lines, size = [], 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            full = pathlib.Path(root, name)
-            size += full.stat().st_size
-            lines.append(f"{sha256(full)}  {full.relative_to(path).as_posix()}\n")
-    return size, hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
-
-
 def _manifest_input_size(manifest):
     value = manifest.get("input_size")
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -145,10 +130,7 @@ def describe(path, info: ExportInfo | None = None, input_shape=None) -> dict:
     path = pathlib.Path(path)
     info = info or export_info(path)
     entry = info.entry or {}
-    if path.is_dir():
-        size, digest = tree_sha256(path)
-    else:
-        size, digest = path.stat().st_size, sha256(path)
+    size, digest = size_bytes(path), sha256(path)
     input_size = _manifest_input_size(info.manifest) if info.entry is not None else None
     if input_size is None:
         input_size = input_size_from_shape(input_shape)

@@ -114,8 +114,11 @@ def _summary(lines) -> dict | None:
 
 def _failure_hint(raw_lines) -> str:
     failures = [line.strip() for line in raw_lines if _FAILURE.match(line.strip())]
-    if failures:
-        return f"; it reported: {failures[0][:200]!r}"
+    # The last specific complaint says most ("Failed to apply GPU delegate."), not the
+    # generic "Benchmarking failed." that closes every failed run.
+    specific = [f for f in failures if "Benchmarking failed" not in f] or failures
+    if specific:
+        return f"; it reported: {specific[-1][:200]!r}"
     tail = [line.strip() for line in raw_lines if line.strip()]
     return f"; last line: {tail[-1][:200]!r}" if tail else "; the output is empty"
 
@@ -123,8 +126,9 @@ def _failure_hint(raw_lines) -> str:
 def _memory(lines) -> dict:
     memory = {}
     for line in lines:
-        match = re.search(rf"Memory footprint delta from the start of the tool \(MB\): "
-                          rf"init=({_VALUE}) overall=({_VALUE})", line)
+        # "Peak memory footprint (MB): init=.. overall=.." in builds before ~2.5.
+        match = re.search(rf"(?:Memory footprint delta from the start of the tool|"
+                          rf"^Peak memory footprint) \(MB\): init=({_VALUE}) overall=({_VALUE})", line)
         if match:
             memory["init_mb"], memory["overall_mb"] = float(match.group(1)), float(match.group(2))
         match = re.search(rf"Overall peak memory footprint \(MB\) via periodic monitoring: ({_VALUE})",

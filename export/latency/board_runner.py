@@ -152,7 +152,9 @@ def input_specs(runtime, path) -> list:
     Read without allocating, so making inputs costs no measured memory.
     """
     if runtime == "litert":
-        interpreter, _ = _litert_interpreter(path)
+        module, _ = _litert_module()
+        probe = "cpu" if hasattr(module, "OpResolverType") else "xnnpack"  # no delegate to build
+        interpreter, _ = _litert_interpreter(path, delegate=probe)
         specs = []
         for d in interpreter.get_input_details():
             scale, zero_point = d.get("quantization", (0.0, 0))
@@ -366,6 +368,9 @@ def main(argv=None) -> int:
     except RunnerError as exc:
         print(f"board_runner: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.code
+    except ImportError as exc:  # numpy, or a runtime's own dependency, is missing
+        print(f"board_runner: error: missing module on this machine: {exc}", file=sys.stderr)
+        return EXIT_NO_RUNTIME
     except Exception as exc:  # the runtime rejected the model: one line, not a traceback
         print(f"board_runner: error: {type(exc).__name__}: {' '.join(str(exc).split())}",
               file=sys.stderr)

@@ -7,7 +7,6 @@ predictions need macOS; elsewhere a Core ML cell is skipped, not faked.
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import sys
 
@@ -15,36 +14,15 @@ import numpy as np
 
 from . import artifacts, board_runner
 from .errors import BenchError, UsageError
+from .grid import Cell
 from .schema import build_result
 
-DEFAULT_DELEGATE = {"litert": "xnnpack", "onnxruntime": "CPUExecutionProvider", "coreml": "all"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm"}
 MAX_IMAGES = 64
 
 
 class Skipped(Exception):
     """This cell cannot run on this machine (the message says why)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Cell:
-    """One measurement of the grid: artifact x threads x delegate."""
-
-    path: pathlib.Path
-    runtime: str
-    delegate: str
-    threads: int
-
-
-def grid(paths, threads, runtime=None, xnnpack=True) -> list:
-    """The cells to measure. Core ML picks its own threads, so it gets one cell (threads 0)."""
-    cells = []
-    for path in paths:
-        name = runtime or artifacts.RUNTIME_OF_SUFFIX[path.suffix]
-        delegate = DEFAULT_DELEGATE[name] if name != "litert" or xnnpack else "cpu"
-        for n in ([0] if name == "coreml" else threads):
-            cells.append(Cell(path, name, delegate, n))
-    return cells
 
 
 # --- inputs from an image folder ---------------------------------------------
@@ -128,28 +106,30 @@ def host_device() -> dict:
     return {"kind": "host", **board_runner.device_info()}
 
 
+def _feeds(specs, info, val_images, seed):
+    """(input sets, notes): the validation images when given, else one set of random data."""
+    if not val_images:
+        return [board_runner.random_inputs(specs, seed)], ["inputs: random data"]
+    mean, std, note = normalization(info)
+    notes = [f"inputs: {len(val_images)} validation images"] + ([note] if note else [])
+    return image_feeds(val_images, specs, mean, std), notes
+
+
 def measure_cell(cell: Cell, runs: int, warmup: int, val_images=None, seed: int = 0) -> dict:
     """Measures one cell and returns a validated result (raises Skipped for Core ML off macOS)."""
     if cell.runtime == "coreml":
         return _measure_coreml(cell, runs, warmup)
     info = artifacts.export_info(cell.path)
-    notes = list(info.notes)
+    session = {}
+
+    def open_fn():
+        session["s"] = board_runner.open_session(cell.runtime, str(cell.path), cell.threads,
+                                                 cell.delegate)
+        return session["s"]
+
     try:
         specs = board_runner.input_specs(cell.runtime, str(cell.path))
-        if val_images:
-            mean, std, note = normalization(info)
-            notes += [f"inputs: {len(val_images)} validation images"] + ([note] if note else [])
-            feeds = image_feeds(val_images, specs, mean, std)
-        else:
-            notes.append("inputs: random data")
-            feeds = [board_runner.random_inputs(specs, seed)]
-        session = {}
-
-        def open_fn():
-            session["s"] = board_runner.open_session(cell.runtime, str(cell.path), cell.threads,
-                                                     cell.delegate)
-            return session["s"]
-
+        feeds, notes = _feeds(specs, info, val_images, seed)
         measurement = board_runner.measure(open_fn, feeds, runs, warmup)
     except (UsageError, BenchError):
         raise
@@ -160,7 +140,8 @@ def measure_cell(cell: Cell, runs: int, warmup: int, val_images=None, seed: int 
                          f"{type(exc).__name__}: {exc}") from None
     runtime = {"name": cell.runtime, "version": session["s"].version, "delegate": cell.delegate,
                "threads": cell.threads}
-    return _result(cell, info, specs[0]["shape"] if specs else None, runtime, measurement, notes)
+    return _result(cell, info, specs[0]["shape"] if specs else None, runtime, measurement,
+                   list(info.notes) + notes)
 
 
 def _result(cell, info, input_shape, runtime, measurement, notes):
@@ -232,3 +213,19 @@ def _measure_coreml(cell, runs, warmup):
                "threads": 0}
     notes = list(info.notes) + ["inputs: random data", "threads: 0 = chosen by Core ML"]
     return _result(cell, info, shape, runtime, measurement, notes)
+
+
+class HostRunner:
+    """Measures cells on this machine (the same interface as the Android and ssh runners)."""
+
+    def __init__(self, val_images=None, seed: int = 0):
+        self.val_images, self.seed = val_images, seed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def measure(self, cell: Cell, runs: int, warmup: int) -> dict:
+        return measure_cell(cell, runs, warmup, self.val_images, self.seed)
