@@ -10,15 +10,21 @@ names and reports.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from tinymoat.preprocess import mean_std
+from tinymoat.preprocess import NORMALIZATION, mean_std
 
 
 class ExportError(ValueError):
     """A user-facing export failure; the message is one line."""
+
+
+# Prefix of the key/value metadata that ONNX (metadata_props) and Core ML
+# (user_defined_metadata) artifacts carry; TFLite has its own metadata schema.
+METADATA_PREFIX = "tinymoat."
 
 
 class NumericsUnavailable(Exception):
@@ -49,6 +55,21 @@ class ExportJob:
     @property
     def mean_std(self):
         return mean_std(self.normalization)
+
+    def metadata(self, precision: str, **extra: str) -> Dict[str, str]:
+        """The `tinymoat.*` keys an app reads to prepare pixels and name classes."""
+        mean, std = NORMALIZATION[self.normalization]
+        values = {
+            "variant": self.variant,
+            "input_size": json.dumps(list(self.input_size)),
+            "normalization": self.normalization,
+            "mean": json.dumps([float(v) for v in mean]),
+            "std": json.dumps([float(v) for v in std]),
+            "labels": json.dumps(list(self.labels), ensure_ascii=False),
+            "precision": precision,
+            **extra,
+        }
+        return {METADATA_PREFIX + k: v for k, v in values.items()}
 
     def normalized(self, pixels: np.ndarray) -> np.ndarray:
         mean, std = self.mean_std

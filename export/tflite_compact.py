@@ -1,10 +1,9 @@
-"""Store the relative position bias of a converted model compactly.
+"""Store the relative position bias of a converted TFLite model compactly.
 
 The converter folds each attention block's bias into a dense constant
 [heads, S, S] (S = H*W tokens), about a third of tiny-moat-0's parameters
-again. Every value of it is an entry of a small table: dense[n, (i, j), (x, y)]
-= T[n, x - i + H - 1, y - j + W - 1]. This pass finds such constants, checks
-that structure value by value, and replaces each with
+again. This pass finds such constants (relative_bias.factor, exact bit for
+bit) and replaces each with
 
     T [n, 2H-1, 2W-1] -> GATHER axis 1 by [H, H] -> GATHER axis 3 by [W, W]
       -> TRANSPOSE [0, 1, 3, 2, 4] -> RESHAPE to the original shape
@@ -16,10 +15,11 @@ the same values in the same dtype and quantization.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 
+from .relative_bias import factor, relative_indices, worth_it
 from .tflite_metadata.tflite_model import fb, load, serialize
 
 _NUMPY = {fb.TensorType.FLOAT32: np.float32, fb.TensorType.INT8: np.int8,
@@ -29,37 +29,6 @@ _NUMPY = {fb.TensorType.FLOAT32: np.float32, fb.TensorType.INT8: np.int8,
 _VERSIONS = {"GATHER": {np.float32: 1, np.int8: 2, np.uint8: 1, np.int16: 3},
              "TRANSPOSE": {np.float32: 4, np.int8: 4, np.uint8: 4, np.int16: 4},
              "RESHAPE": {np.float32: 1, np.int8: 1, np.uint8: 1, np.int16: 1}}
-
-
-# Below this many bytes saved, the extra ops and tensors cost more than they save.
-MIN_SAVING = 4096
-
-
-def relative_indices(length: int) -> np.ndarray:
-    """[L, L] table positions x - i + L - 1 for query i and key x."""
-    i, x = np.meshgrid(np.arange(length), np.arange(length), indexing="ij")
-    return (x - i + length - 1).astype(np.int32)
-
-
-def factor(values: np.ndarray) -> Optional[Tuple[np.ndarray, int, int]]:
-    """(table, H, W) if values [..., heads, S, S] is a relative bias, else None."""
-    if values.ndim < 3 or values.shape[-1] != values.shape[-2]:
-        return None
-    tokens = values.shape[-1]
-    heads = values.reshape(-1, tokens, tokens)
-    for height in range(1, tokens + 1):
-        if tokens % height:
-            continue
-        width = tokens // height
-        ih, iw = relative_indices(height), relative_indices(width)
-        rows = ih[:, None, :, None]          # [i, 1, x, 1]
-        cols = iw[None, :, None, :]          # [1, j, 1, y]
-        table = np.zeros((heads.shape[0], 2 * height - 1, 2 * width - 1), values.dtype)
-        dense = heads.reshape(-1, height, width, height, width)
-        table[:, np.broadcast_to(rows, dense.shape[1:]), np.broadcast_to(cols, dense.shape[1:])] = dense
-        if np.array_equal(table[:, rows, cols], dense):
-            return table, height, width
-    return None
 
 
 class _Graph:
@@ -135,9 +104,10 @@ def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> b
             continue
         values = np.frombuffer(np.asarray(data, np.uint8).tobytes(), dtype).reshape(shape)
         found = factor(values)
-        if found is None or values.nbytes - found[0].nbytes < MIN_SAVING:
+        if found is None or not worth_it(values, found[0]):
             continue
         table, height, width = found
+        table = table.reshape((-1,) + table.shape[-2:])  # [heads, 2H-1, 2W-1]
         _replace(graph, index, tensor, dtype, table, height, width, indices)
         model.buffers[tensor.buffer] = fb.BufferT()
         tensor.buffer = 0

@@ -17,17 +17,6 @@ def run(model_bytes, x):
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
-def test_factor_recovers_the_table_of_a_relative_bias():
-    from tinymoat.layers.relative_position import dense_bias
-    table = np.random.default_rng(0).normal(size=(3, 13, 13)).astype(np.float32)
-    dense = dense_bias(tf.constant(table), (3, 5)).numpy()   # resized to [5, 9]
-    found = tflite_compact.factor(dense)
-    assert found is not None and found[1:] == (3, 5) and found[0].shape == (3, 5, 9)
-    noise = dense.copy()
-    noise[0, 1, 2] += 1e-3
-    assert tflite_compact.factor(noise) is None
-
-
 def test_compaction_is_exact_and_shrinks_the_file(micro_golden):
     # At 128 the stage-3 maps are 8x8 (two blocks, 4x4 windows in the first), stage 4 is 4x4.
     model = build_micro(batch_size=1, input_size=128, window_size=(None, None, (4, 4), None),

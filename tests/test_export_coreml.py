@@ -1,0 +1,163 @@
+"""Core ML target on Linux: conversion, the saved spec read back, and the preprocessing maths."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinymoat
+from conftest import MICRO, build_micro
+from tinymoat.export.coreml import (CoreMLTarget, coreml_keras_model, deployment_target,
+                                    image_preprocessing)
+from tinymoat.export.target import ExportError, ExportJob, NumericsUnavailable
+
+LABELS = [f"class {i}" for i in range(9)] + ["ünïcode"]
+MEAN = np.array([123.675, 116.28, 103.53])
+STD = np.array([58.395, 57.12, 57.375])
+TARGET = CoreMLTarget()
+
+
+def _job(model, minimum_ios="16", normalization="imagenet"):
+    return ExportJob(model=model, variant="tiny-moat-0", input_size=(64, 64), labels=LABELS,
+                     normalization=normalization, minimum_ios=minimum_ios,
+                     calibration=np.zeros((1, 64, 64, 3), np.uint8))
+
+
+def _tree_hash(path):
+    return subprocess.run(f"cd '{path}' && find . -type f | sort | xargs sha256sum",
+                          shell=True, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def model():
+    model = build_micro(batch_size=1)
+    tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
+    return model
+
+
+@pytest.fixture(scope="module")
+def packages(model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("coreml")
+    job = _job(model)
+    paths = {}
+    for precision in ("float16", "int8"):       # the command line's int8 is weights8 here
+        paths[TARGET.precisions[precision]] = str(folder / TARGET.file_name(
+            job, TARGET.precisions[precision]))
+        TARGET.export(job, precision, paths[TARGET.precisions[precision]])
+    return paths
+
+
+@pytest.mark.parametrize("precision", ["float16", "weights8"])
+def test_package_is_an_image_classifier_for_ios16(packages, precision):
+    info = TARGET.describe(packages[precision])
+    assert info["format"] == "coreml mlprogram"
+    assert info["minimum_ios"] == "16" and info["specification_version"] == 7
+    assert info["is_classifier"] and info["class_labels"] == len(LABELS)
+    assert [o["name"] for o in info["outputs"]] == ["classLabel", "classLabel_probs", "logits"]
+    assert info["mil_ops"]["classify"] == 1 and info["mil_ops"]["softmax"] >= 1
+    image = info["image_input"]
+    assert (image["name"], image["width"], image["height"], image["color_layout"]) == (
+        "image", 64, 64, "RGB")
+    assert all(info["checks"].values()), info["checks"]
+
+
+@pytest.mark.parametrize("precision", ["float16", "weights8"])
+def test_image_scale_bias_and_channel_multiply_give_the_normalisation(packages, precision):
+    image = TARGET.describe(packages[precision])["image_input"]
+    assert image["scale"] == pytest.approx([1 / STD[0]], rel=1e-7)
+    assert image["bias"] == pytest.approx(-MEAN / STD[0], rel=1e-7)
+    # float16 program: the multiply is stored in float16
+    assert image["channel_scale"] == pytest.approx(STD[0] / STD, rel=1e-3)
+
+
+def test_float16_weights_are_float16_and_weights8_has_int8_weights(packages):
+    half = TARGET.describe(packages["float16"])
+    assert set(half["weight_dtypes"]) == {"float16"}
+    assert "constexpr_affine_dequantize" not in half["mil_ops"]
+    w8 = TARGET.describe(packages["weights8"])
+    assert w8["weight_dtypes"]["int8"] >= 10            # every weight above 2048 elements
+    assert w8["mil_ops"]["constexpr_affine_dequantize"] == w8["weight_dtypes"]["int8"]
+    assert "float32" not in w8["weight_dtypes"]
+
+
+@pytest.mark.parametrize("precision", ["float16", "weights8"])
+def test_metadata_round_trips(packages, precision):
+    info = TARGET.describe(packages[precision])
+    meta = info["metadata"]
+    assert meta["tinymoat.labels"] == LABELS
+    assert meta["tinymoat.mean"] == pytest.approx(MEAN.tolist())
+    assert meta["tinymoat.std"] == pytest.approx(STD.tolist())
+    assert meta["tinymoat.normalization"] == "imagenet"
+    assert meta["tinymoat.precision"] == precision
+    assert meta["tinymoat.minimum_ios"] == "16"
+    assert meta["tinymoat.input_size"] == [64, 64]
+    assert "com.github.apple.coremltools.conversion_date" not in meta
+    assert (info["author"], info["license"], info["version"]) == (
+        "tinymoat", "Apache-2.0", tinymoat.__version__)
+    assert "softmax probabilities" in info["short_description"]
+
+
+def test_exports_are_identical_file_by_file(model, packages, tmp_path):
+    again = str(tmp_path / "again.mlpackage")
+    TARGET.export(_job(model), "float16", again)
+    assert _tree_hash(again) == _tree_hash(packages["float16"])
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="Core ML runs on macOS")
+def test_predict_needs_macos(packages):
+    with pytest.raises(NumericsUnavailable, match="macOS"):
+        TARGET.predict(packages["float16"], np.zeros((1, 64, 64, 3), np.uint8))
+
+
+@pytest.mark.parametrize("version", ["14", "13", "ios12"])
+def test_minimum_ios_below_15_is_an_export_error(model, tmp_path, version):
+    with pytest.raises(ExportError, match="iOS 15"):
+        TARGET.export(_job(model, minimum_ios=version), "float16", str(tmp_path / "x.mlpackage"))
+    assert deployment_target("iOS17") is not None
+
+
+def test_weights8_needs_ios16(model, tmp_path):
+    with pytest.raises(ExportError, match="iOS 16"):
+        TARGET.export(_job(model, minimum_ios="15"), "weights8", str(tmp_path / "x.mlpackage"))
+
+
+def test_wrapper_reproduces_the_model_from_image_input_values(model):
+    """What the image input computes (x * scale + bias) then the wrapper = job.model(normalised)."""
+    job = _job(model)
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    scale, bias, channel = image_preprocessing("imagenet")
+    assert channel == pytest.approx((STD[0] / STD).tolist())
+    wrapper = coreml_keras_model(job)
+    image_input = (pixels.astype(np.float32) * np.float32(scale) + np.float32(bias))
+    for i in range(len(pixels)):
+        probabilities, logits = (t.numpy() for t in wrapper(image_input[i:i + 1]))
+        expected = model(job.normalized(pixels[i:i + 1])).numpy()
+        np.testing.assert_allclose(logits, expected, atol=2e-5, rtol=0)
+        np.testing.assert_allclose(probabilities, np.exp(logits) / np.exp(logits).sum(),
+                                   atol=1e-6)
+
+
+def test_equal_std_needs_no_channel_multiply(model):
+    scale, bias, channel = image_preprocessing("inception")
+    assert channel is None and scale == pytest.approx(1 / 127.5) and bias == [-1.0] * 3
+    wrapper = coreml_keras_model(_job(model, normalization="inception"))
+    assert all(layer.name != "channel_scale" for layer in wrapper.layers)
+
+
+@pytest.mark.parametrize("precision,ios,spec_version,weights,quantizer", [
+    ("float32", "17", 8, "float32", None),
+    ("weights8", "18", 9, "int8", "constexpr_blockwise_shift_scale"),
+])
+def test_other_precisions_and_deployment_targets(model, tmp_path, precision, ios, spec_version,
+                                                 weights, quantizer):
+    path = str(tmp_path / f"{precision}.mlpackage")
+    TARGET.export(_job(model, minimum_ios=ios), precision, path)
+    info = TARGET.describe(path)
+    assert (info["minimum_ios"], info["specification_version"]) == (ios, spec_version)
+    assert info["weight_dtypes"][weights] >= 10
+    assert quantizer is None or info["mil_ops"][quantizer] == info["weight_dtypes"]["int8"]
+    assert all(info["checks"].values()), info["checks"]
+    if precision == "float32":  # no float16 rounding anywhere: the normalisation is exact
+        channel = info["image_input"]["channel_scale"]
+        assert channel == pytest.approx(STD[0] / STD, rel=1e-7)
