@@ -38,13 +38,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="text file, one class name per line")
     p.add_argument("--calib-data", help="image folder (class-per-subfolder) for calibration")
     p.add_argument("--calib-limit", type=int, default=100)
-    p.add_argument("--calibration", choices=("minmax", "percentile", "entropy"), default="minmax",
-                   help="calibration statistic for INT8 (default minmax)")
+    p.add_argument("--calibration", choices=("minmax", "percentile", "mse", "entropy"),
+                   default="minmax", help="calibration statistic for INT8 (default minmax; "
+                   "ONNX Runtime has no mse)")
     p.add_argument("--val-data", help="image folder for validation (default: calibration images)")
     p.add_argument("--val-limit", type=int, default=64)
-    p.add_argument("--input-type", choices=("uint8", "int8", "float32"), default="uint8",
-                   help="INT8 TFLite input: uint8 raw pixels (default), int8 or float32 "
-                   "normalised values")
+    p.add_argument("--input-type", choices=("uint8", "int8", "float32"), default=None,
+                   help="INT8 TFLite input: uint8 raw pixels (default after post-training "
+                   "calibration), int8 (default for a QAT model) or float32 normalised values")
     p.add_argument("--output-type", choices=("uint8", "int8", "float32"), default="float32")
     p.add_argument("--ios", default="16", help="Core ML minimum iOS deployment target")
     p.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
@@ -72,7 +73,7 @@ def prepare(args):
     from tinymoat.preprocess import NORMALIZATION
 
     from . import sources, targets
-    from .progress import step
+    from .progress import quiet, step
     from .target import ExportJob
 
     plan = targets.resolve(args.target, args.precision)
@@ -92,12 +93,17 @@ def prepare(args):
     val = val or calib
     val_labels = sources.label_indices(val, labels) if val.classes else None
     normalization = source.model.moat_config.normalization
+    qat_model = source.qat_model if args.precision == "int8" else None
+    input_type = args.input_type or ("int8" if qat_model is not None else "uint8")
     assert normalization in NORMALIZATION
     job = ExportJob(model=source.model, variant=source.variant, input_size=source.input_size,
                     labels=labels, normalization=normalization, calibration=calib.pixels,
-                    qat_model=source.qat_model if args.precision == "int8" else None,
-                    input_type=args.input_type, output_type=args.output_type, mixed=args.mixed,
-                    calibration_statistic=args.calibration, minimum_ios=args.ios)
+                    qat_model=qat_model, input_type=input_type, output_type=args.output_type, mixed=args.mixed,
+                    calibration_statistic=args.calibration, minimum_ios=args.ios,
+                    random_weights=source.random)
+    with quiet():  # checks may import a converter, which greets stderr
+        for target, precision in plan:
+            target.check(job, precision)
     context = {"weights": source.weights, "labels_source": labels_source,
                "calibration_source": _describe_images(calib, "skipped"),
                "validation_source": _describe_images(val, "skipped")}
@@ -115,7 +121,7 @@ def summary_table(results, out_dir) -> str:
     for r in results:
         agreement = ("not run" if not r.numerics_run else
                      f"{r.validation['top1_agreement']:.1%} top-1, {r.validation['sqnr_db']:.1f} dB"
-                     + ("" if r.passed else " FAIL"))
+                     + ("" if r.passed else " FAIL") + ("" if r.thresholds else " (unchecked)"))
         rows.append((r.target, f"{r.size_bytes / 1e6:.2f} MB", r.precision, agreement,
                      os.path.join(out_dir, r.file)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

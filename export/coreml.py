@@ -27,9 +27,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from tinymoat import __version__
-from tinymoat.preprocess import NORMALIZATION
-
 from tinymoat.fileio import size_bytes
+from tinymoat.preprocess import NORMALIZATION
 
 from .target import METADATA_PREFIX as PREFIX
 from .target import ExportError, ExportJob, NumericsUnavailable, Target
@@ -48,16 +47,21 @@ class CoreMLTarget(Target):
     description = ("Core ML ML Program image classifier (.mlpackage); weights8 = float16 "
                    "compute with int8 per-channel weights")
 
-    def export(self, job: ExportJob, precision: str, path: str) -> Dict:
-        import coremltools as ct
+    def check(self, job: ExportJob, precision: str) -> None:
         precision = self.precisions.get(precision, precision)   # "int8" asks for weights8
         if precision not in self.precisions.values():
             raise ExportError(f"coreml: unknown precision {precision!r}; "
                               f"choose one of {', '.join(self.precisions.values())}")
-        target = deployment_target(job.minimum_ios)
+        deployment_target(job.minimum_ios)
         if precision == "weights8" and IOS.index(_ios(job.minimum_ios)) < IOS.index("16"):
             raise ExportError(f"coreml: 8-bit weights need iOS 16 or later (their dequantize "
                               f"ops are iOS 16 ops); got minimum iOS {job.minimum_ios}")
+
+    def export(self, job: ExportJob, precision: str, path: str) -> Dict:
+        import coremltools as ct
+        self.check(job, precision)
+        precision = self.precisions.get(precision, precision)
+        target = deployment_target(job.minimum_ios)
         model, logits = _convert(job, precision, target)
         if precision == "weights8":
             import coremltools.optimize.coreml as cto

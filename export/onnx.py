@@ -57,6 +57,11 @@ class OnnxTarget(Target):
     description = (f"ONNX opset {OPSET} for ONNX Runtime; int8 is QDQ (per-channel int8 weights, "
                    "int8 activations) from static calibration")
 
+    def check(self, job: ExportJob, precision: str) -> None:
+        if precision == "int8" and job.calibration_statistic not in CALIBRATION:
+            raise ExportError(f"onnx: calibration {job.calibration_statistic!r} is not one of "
+                              f"ONNX Runtime's ({', '.join(CALIBRATION)})")
+
     def export(self, job: ExportJob, precision: str, path: str) -> Dict:
         import onnx
         if precision not in self.precisions.values():

@@ -94,7 +94,10 @@ def _one(job, target: Target, precision, staging, pixels, labels, reference, ove
     with step(f"export {name}"):
         notes = target.export(job, precision, path)
     seconds = time.perf_counter() - start
-    thresholds = {**validate.DEFAULT_THRESHOLDS.get(precision, {}), **overrides}
+    # Thresholds say how much of a trained model's behaviour an artifact must keep;
+    # a model with random initial weights has none to keep unless the user says so.
+    defaults = {} if job.random_weights else validate.DEFAULT_THRESHOLDS.get(precision, {})
+    thresholds = {**defaults, **overrides}
     figures, failed, numerics = None, [], True
     with step(f"validate {name} on {len(pixels)} images"):
         try:
@@ -166,6 +169,7 @@ def markdown(job, results, context, images) -> str:
     for r in results:
         f = r.validation
         verdict = ("numerics not run" if not r.numerics_run else
+                   "no thresholds (random weights)" if not r.thresholds else
                    "pass" if r.passed else "FAIL: " + "; ".join(r.failed))
         lines.append(f"| {r.file} | {r.precision} | {r.size_bytes / 1e6:.2f} MB | "
                      f"{_fmt(f, 'top1_agreement', '{:.1%}')} | {_fmt(f, 'top5_overlap', '{:.1%}')} | "

@@ -1,12 +1,51 @@
-"""Progress lines for steps that take more than a moment (to stderr)."""
+"""Progress lines for steps that take more than a moment, and quiet converters.
+
+Converters print their own logs and progress bars (TFLite's C++ calibrator,
+coremltools' pass bars) to the process's stdout/stderr. A step captures both
+file descriptors while it runs and shows them only if the step fails, so the
+user sees one line per step and, last, the summary table.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import tempfile
 import time
 
 ENABLED = True
+
+
+@contextlib.contextmanager
+def quiet():
+    """Captures the process's stdout and stderr; replays them if the block raises."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:  # no file descriptors to capture (embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            if failed:
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode("utf-8", "replace")[-4000:])
 
 
 @contextlib.contextmanager
@@ -15,7 +54,8 @@ def step(message: str):
     start = time.perf_counter()
     if ENABLED:
         print(f"  {message} ...", file=sys.stderr, flush=True)
-    yield
+    with quiet():
+        yield
     if ENABLED:
         print(f"  {message}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr,
               flush=True)

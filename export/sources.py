@@ -30,6 +30,7 @@ class ModelSource:
     input_size: tuple
     labels: Optional[List[str]]
     weights: str                  # what the user should read about the weights
+    random: bool = False          # random initial weights (nothing to validate against)
 
 
 def _copy_weights(source, target):
@@ -46,9 +47,11 @@ def load_model_source(weights: Optional[str], variant: Optional[str], input_size
     if weights is None:
         variant = variant or DEFAULT_VARIANT
         size = _hw(input_size or 224)
+        tinymoat._keras.keras.utils.set_random_seed(0)  # the same artifacts every time
         model = _build(variant, size, num_classes or 1000)
         return ModelSource(model, None, variant, size, None,
-                           "random initial weights (pass --weights to export trained ones)")
+                           "random initial weights (pass --weights to export trained ones; "
+                           "validation thresholds are not enforced)", random=True)
     if not os.path.exists(weights) and not os.path.exists(weights + ".index"):
         raise ExportError(f"weights not found: {weights}")
     if os.path.isdir(weights) and _run_folder(weights):

@@ -47,6 +47,7 @@ class ExportJob:
     mixed: bool = False                 # allow float ops in an --int8 graph
     calibration_statistic: str = "minmax"
     minimum_ios: str = "16"
+    random_weights: bool = False        # nothing trained: agreement figures are not meaningful
 
     @property
     def num_classes(self) -> int:
@@ -90,6 +91,9 @@ class Target:
         height, width = job.input_size
         size = f"{height}" if height == width else f"{height}x{width}"
         return f"{job.variant}_{size}_{precision}{self.suffix}"
+
+    def check(self, job: ExportJob, precision: str) -> None:
+        """Raises ExportError for options this target cannot honour, before anything runs."""
 
     def export(self, job: ExportJob, precision: str, path: str) -> Dict:
         """Writes the artifact to `path` (the caller renames it into place).

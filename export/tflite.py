@@ -34,6 +34,15 @@ class TFLiteTarget(Target):
                   "int8": "int8"}
     description = "LiteRT / TensorFlow Lite flatbuffer with image-classifier metadata"
 
+    def check(self, job: ExportJob, precision: str) -> None:
+        from tinymoat.quantization import CALIBRATIONS
+        if precision.startswith("int8") and job.calibration_statistic not in CALIBRATIONS:
+            raise ExportError(f"tflite: calibration {job.calibration_statistic!r} is not one of "
+                              f"{', '.join(CALIBRATIONS)}")
+        if job.qat_model is not None and job.input_type == "uint8":
+            raise ExportError("tflite: a QAT model takes normalised input; export it with "
+                              "--input-type int8 or float32")
+
     def export(self, job: ExportJob, precision: str, path: str) -> Dict:
         notes: Dict = {}
         pixel_input = precision.startswith("int8") and job.input_type == "uint8"
@@ -68,15 +77,15 @@ class TFLiteTarget(Target):
     def _integer(job: ExportJob, pixel_input: bool, notes: Dict) -> bytes:
         from tinymoat import quantization
         if job.qat_model is not None:
-            data = quantization.qat_convert(job.qat_model, input_type=job.input_type,
-                                            output_type=job.output_type)
+            data = quantization.qat_convert(job.qat_model, input_type=_tf_type(job.input_type),
+                                            output_type=_tf_type(job.output_type))
             notes["ranges"] = "learned in quantization-aware training"
         else:
             model = with_pixel_input(job.model, job.normalization) if pixel_input else job.model
             images = (calibration_pixels(job.calibration) if pixel_input
                       else job.normalized(job.calibration))
-            data = quantization.ptq_convert(model, images, input_type=job.input_type,
-                                            output_type=job.output_type,
+            data = quantization.ptq_convert(model, images, input_type=_tf_type(job.input_type),
+                                            output_type=_tf_type(job.output_type),
                                             calibration=job.calibration_statistic,
                                             mixed=job.mixed)
             notes["ranges"] = (f"post-training calibration ({job.calibration_statistic}) on "

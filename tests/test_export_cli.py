@@ -1,0 +1,138 @@
+"""tinymoat-export end to end on the micro model (a saved folder with the fixture weights)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import tinymoat
+from tinymoat import saving
+from tinymoat.export import cli, onnx as onnx_target
+from tinymoat.export.tflite_metadata import read_metadata
+from tinymoat.fileio import sha256
+
+from conftest import MICRO, build_micro
+
+LABELS = [f"digit_{i}" for i in range(10)]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    model = build_micro()
+    tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
+    return str(saving.save(model, tmp_path_factory.mktemp("m") / "micro",
+                           config=model.moat_config, input_size=(64, 64), labels=LABELS))
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for label in LABELS[:3]:
+        (root / label).mkdir()
+        for i in range(3):
+            pixels = rng.integers(0, 255, size=(80, 72, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / label / f"{i}.png")
+    (root / LABELS[0] / "corrupt.jpg").write_bytes(b"not a jpeg")
+    return str(root)
+
+
+def run(argv, capsys):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_all_targets_int8_with_reports_manifest_and_metadata(saved, images, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    code, out, err = run(["--target", "all", "--int8", "--weights", saved, "--calib-data", images,
+                          "--out", str(out_dir)], capsys)
+    assert code == 0, err
+    names = sorted(os.listdir(out_dir))
+    assert names == ["labels.txt", "manifest.json", "report.json", "report.md",
+                     "tiny-moat-0_64_int8.onnx", "tiny-moat-0_64_int8.tflite",
+                     "tiny-moat-0_64_weights8.mlpackage"]
+    # The table is the last thing printed: one row per artifact.
+    table = out.strip().splitlines()
+    assert table[0].split()[:4] == ["artifact", "size", "precision", "agreement"]
+    assert [row.split()[0] for row in table[1:]] == ["tflite", "onnx", "coreml"]
+    assert "1 unreadable skipped" in err and "saved model" in err
+
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    assert manifest["variant"] == "tiny-moat-0" and manifest["input_size"] == [64, 64]
+    for entry in manifest["artifacts"]:
+        assert entry["sha256"] == sha256(out_dir / entry["file"])
+    report = json.loads((out_dir / "report.json").read_text())
+    by_target = {a["target"]: a for a in report["artifacts"]}
+    assert by_target["tflite"]["passed"] and by_target["onnx"]["passed"]
+    assert by_target["tflite"]["checks"]["float_ops"] == []
+    assert by_target["coreml"]["numerics_run"] is False
+    assert "numerics not run" in (out_dir / "report.md").read_text()
+
+    # Labels and normalisation travel with every artifact.
+    meta = read_metadata((out_dir / "tiny-moat-0_64_int8.tflite").read_bytes())
+    assert meta["labels"] == LABELS
+    assert meta["input"]["mean"] == [0.0, 0.0, 0.0]  # uint8 input: raw pixels, normalised in graph
+    onnx_meta = onnx_target.describe_model(str(out_dir / "tiny-moat-0_64_int8.onnx"))["metadata"]
+    assert onnx_meta["tinymoat.labels"] == LABELS
+    assert (out_dir / "labels.txt").read_text().split() == LABELS
+
+
+def test_uint8_input_takes_camera_pixels_unchanged(saved, images, tmp_path, capsys):
+    code, _, err = run(["--target", "tflite", "--int8", "--weights", saved, "--calib-data", images,
+                        "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(tmp_path / "tiny-moat-0_64_int8.tflite"))
+    detail = interpreter.get_input_details()[0]
+    assert detail["dtype"] == np.uint8 and detail["quantization"] == (1.0, 0)
+
+
+def test_same_inputs_give_byte_identical_tflite(saved, images, tmp_path, capsys):
+    digests = []
+    for name in ("a", "b"):
+        code, _, err = run(["--target", "tflite", "--weights", saved, "--calib-data", images,
+                            "--out", str(tmp_path / name)], capsys)
+        assert code == 0, err
+        digests.append(sha256(tmp_path / name / "tiny-moat-0_64_float32.tflite"))
+    assert digests[0] == digests[1]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--target", "tflite", "--weights", "/no/such/ckpt"], "weights not found"),
+    (["--target", "tflite", "--input-size", "100"], "not a positive multiple of 32"),
+    (["--target", "tflm"], "unknown target 'tflm'"),
+    (["--target", "onnx", "--dynamic"], "target onnx does not support --dynamic"),
+    (["--target", "coreml", "--int8", "--ios", "14"], "ML Programs need iOS 15"),
+    (["--target", "onnx", "--int8", "--calibration", "mse"], "not one of ONNX Runtime's"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(argv, message, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    code, _, err = run(argv + ["--out", str(out_dir)], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("tinymoat-export: error:")]
+    assert len(lines) == 1 and message in lines[0], err
+    assert not out_dir.exists() or not os.listdir(out_dir)
+
+
+def test_weights_that_do_not_fit_the_variant(saved, tmp_path, capsys):
+    garbage = tmp_path / "garbage.ckpt"
+    (tmp_path / "garbage.ckpt.index").write_bytes(b"\0" * 64)
+    for argv, message in (
+            (["--weights", saved, "--variant", "tiny-moat-1"], "holds a tiny-moat-0 model"),
+            (["--weights", str(garbage)], "cannot read checkpoint"),
+            (["--weights", str(MICRO / "model.ckpt")], "checkpoint does not fit the model")):
+        code, _, err = run(["--target", "tflite", "--out", str(tmp_path / "o")] + argv, capsys)
+        assert code == 2 and message in err, err
+    assert not (tmp_path / "o").exists() or not os.listdir(tmp_path / "o")
+
+
+def test_empty_or_corrupt_calibration_folders(tmp_path, saved, capsys):
+    empty = tmp_path / "empty"
+    (empty / "a").mkdir(parents=True)
+    (empty / "a" / "x.png").write_bytes(b"\x89PNG broken")
+    code, _, err = run(["--target", "tflite", "--int8", "--weights", saved, "--calib-data",
+                        str(empty), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "--calib-data: no readable images" in err
