@@ -1,0 +1,228 @@
+"""Float layers of the deploy graph whose intermediate tensors can be quantized.
+
+In an int8 TFLite graph every op output is a quantized tensor, including the
+ones inside what Keras sees as one layer (LayerNorm lowers to MEAN, SUB, MUL,
+MEAN, ADD, RSQRT, MUL; swish to LOGISTIC and MUL). For quantization-aware
+training to simulate that graph, each of those intermediates needs a fake
+quantizer, and tfmot's QuantizeConfig can only reach a layer's weights, its
+"activations" (callable attributes it swaps for quantizing wrappers) and its
+output.
+
+So these layers write each such intermediate as `self.<point>(tensor)` where
+the attribute is an identity activation (`keras.activations.linear`) by
+default. In float they compute exactly what the original layer does. When
+tfmot's QuantizeWrapper wraps them, their QuantizeConfig (configs.py) lists
+the points as activations and the wrapper replaces each with a fake quantizer.
+`QUANTIZATION_POINTS` names the points and the kind of range each needs:
+
+* "activation": a range learned from the data (ActivationQuantizer),
+* "unit": the fixed [0, 1) range of a sigmoid output (FixedRangeQuantizer),
+* "constant": a range computed from a constant tensor (WeightQuantizer).
+
+The ops are written so that the TFLite converter maps them one to one onto
+builtins with int8 kernels (MUL for squares, never SQUARE, which has none).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from tinymoat._keras import keras, tf
+from tinymoat.layers import AttentionLogits, Normalize, RelativePositionBias
+
+_register = keras.utils.register_keras_serializable(package="tinymoat.quantization")
+
+
+class QuantizationPointsMixin:
+    """Declares the intermediate tensors of a layer that carry their own quantizer."""
+
+    QUANTIZATION_POINTS = ()  # ((attribute name, kind), ...)
+
+    def quantization_points(self):
+        """The (attribute, kind) points this instance actually uses in call()."""
+        return tuple(self.QUANTIZATION_POINTS)
+
+    def _init_quantization_points(self):
+        for name, _ in self.QUANTIZATION_POINTS:
+            setattr(self, name, keras.activations.linear)
+
+
+@_register
+class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
+    """LayerNormalization over the last axis, one TFLite op per step.
+
+        mean     = MEAN(x)                 centered = x - mean
+        squared  = centered * centered     variance = MEAN(squared)
+        inv_std  = RSQRT(variance + eps)   normalized = centered * inv_std
+        [scaled  = normalized * gamma]     [output = scaled + beta]
+
+    Normalising the centered tensor (rather than computing x * (gamma *
+    inv_std) + (beta - mean * gamma * inv_std), which is what the converter
+    makes of Keras' LayerNormalization) keeps every intermediate in a narrow,
+    input-independent range, which is what 8-bit tensors need. With
+    `affine=False` there is no gamma/beta (the deploy rewrite folds them into
+    the 1x1 convolutions that consume the output) and two ops fewer.
+    """
+
+    QUANTIZATION_POINTS = (("mean_point", "activation"), ("centered_point", "activation"),
+                           ("squared_point", "activation"), ("variance_point", "activation"),
+                           ("variance_eps_point", "activation"), ("inv_std_point", "activation"),
+                           ("normalized_point", "activation"), ("scaled_point", "activation"))
+    _AFFINE_POINTS = ("normalized_point", "scaled_point")
+
+    def __init__(self, epsilon: float = 1e-3, affine: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.affine = bool(affine)
+        self._init_quantization_points()
+
+    def build(self, input_shape):
+        if self.affine:
+            channels = int(input_shape[-1])
+            self.gamma = self.add_weight(name="gamma", shape=(channels,),
+                                         initializer="ones")
+            self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        mean = self.mean_point(tf.reduce_mean(inputs, axis=-1, keepdims=True))
+        centered = self.centered_point(inputs - mean)
+        squared = self.squared_point(centered * centered)
+        variance = self.variance_point(tf.reduce_mean(squared, axis=-1, keepdims=True))
+        variance = self.variance_eps_point(variance + self.epsilon)
+        inv_std = self.inv_std_point(tf.math.rsqrt(variance))
+        normalized = centered * inv_std
+        if not self.affine:
+            return normalized  # quantized as the layer's output
+        normalized = self.normalized_point(normalized)
+        return self.scaled_point(normalized * self.gamma) + self.beta
+
+    def quantization_points(self):
+        return tuple(p for p in self.QUANTIZATION_POINTS
+                     if self.affine or p[0] not in self._AFFINE_POINTS)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "affine": self.affine}
+
+
+@_register
+class Swish(QuantizationPointsMixin, keras.layers.Layer):
+    """x * sigmoid(x): TFLite has no int8 swish, it runs LOGISTIC then MUL.
+
+    The sigmoid output gets TFLite's fixed LOGISTIC range (scale 1/256, zero
+    point -128), the product a learned one.
+    """
+
+    QUANTIZATION_POINTS = (("sigmoid_point", "unit"),)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._init_quantization_points()
+
+    def call(self, inputs):
+        return inputs * self.sigmoid_point(tf.math.sigmoid(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@_register
+class AttentionScores(AttentionLogits):
+    """q k^T per head, for queries already multiplied by head_size^-0.5.
+
+    The deploy rewrite folds the 1/sqrt(head_size) scale into the query
+    projection, which removes a MUL (and its requantization) per attention
+    layer. Same inputs, outputs and config as AttentionLogits.
+    """
+
+    def call(self, inputs):
+        q, k = inputs
+        q = _heads_first(q, self.num_heads, self.head_size)
+        k = _heads_first(k, self.num_heads, self.head_size)
+        return tf.matmul(q, k, transpose_b=True)
+
+
+def _heads_first(x, num_heads, head_size):
+    """[B, h, w, N*K] -> [B, N, h*w, K] (static token count, dynamic batch)."""
+    tokens = x.shape[1] * x.shape[2]
+    x = tf.reshape(x, [-1, tokens, num_heads, head_size])
+    return tf.transpose(x, [0, 2, 1, 3])
+
+
+@_register
+class RelativePositionBiasAdd(QuantizationPointsMixin, RelativePositionBias):
+    """RelativePositionBias whose dense bias is a quantization point.
+
+    The bias is computed from the learned table at call time (so training
+    still updates the table) and becomes a constant operand of an int8 ADD
+    in TFLite; that constant needs an int8 range of its own.
+
+    For conversion, `frozen_bias()` swaps the table expression for its value
+    as a constant: the converter does not fold expressions whose result is
+    much larger than their inputs ([heads, 196, 196] from [heads, 27, 27]),
+    which would leave the bias computed at run time and its fake quantizer
+    (whose range depends on it) impossible to convert.
+    """
+
+    QUANTIZATION_POINTS = (("bias_point", "constant"),)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_quantization_points()
+        self._frozen = None
+
+    def call(self, logits):
+        bias = self.bias() if self._frozen is None else tf.constant(self._frozen)
+        # [heads, S, S] broadcasts over the batch of [B, heads, S, S] logits.
+        return logits + self.bias_point(tf.cast(bias, logits.dtype))
+
+    @contextlib.contextmanager
+    def frozen_bias(self):
+        """Within the context, call() uses the current bias as a constant."""
+        self._frozen = self.bias().numpy()
+        try:
+            yield
+        finally:
+            self._frozen = None
+
+
+@_register
+class NormalizeWithPoint(QuantizationPointsMixin, Normalize):
+    """Normalize ((x - mean) / std, for raw-pixel inputs) with its SUB quantizable.
+
+    TFLite runs it as SUB then MUL (the stem convolution pads, so it cannot
+    absorb the affine exactly); the difference needs a range of its own.
+    """
+
+    QUANTIZATION_POINTS = (("centered_point", "activation"),)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_quantization_points()
+
+    def call(self, inputs):
+        scale = tf.constant([1.0 / s for s in self.std], inputs.dtype)
+        return self.centered_point(inputs - tf.constant(self.mean, inputs.dtype)) * scale
+
+
+@_register
+class InputQuantize(keras.layers.Layer):
+    """Identity after the model input: the tensor whose range becomes the int8 input's.
+
+    The QAT layout transform (configs.py) inserts it after each InputLayer;
+    its QuantizeConfig quantizes its output.
+    """
+
+    def call(self, inputs):
+        return tf.identity(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+LAYERS = {cls.__name__: cls for cls in (DecomposedLayerNorm, Swish, AttentionScores,
+                                        RelativePositionBiasAdd, NormalizeWithPoint,
+                                        InputQuantize)}

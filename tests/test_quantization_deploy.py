@@ -1,0 +1,116 @@
+"""deploy_model: exact float rewrites into the layers the int8 runtime runs."""
+
+import numpy as np
+import pytest
+
+import tinymoat
+from tinymoat._keras import keras
+from tinymoat.layers import HeadProjection
+from tinymoat.quantization import deploy_model, is_deploy_graph, reset_batch_norm_statistics
+from tinymoat.quantization.deploy import Affine, fold_affines
+from tinymoat.quantization.layers import AttentionScores, DecomposedLayerNorm, Swish
+
+from conftest import MICRO, build_micro
+
+L = keras.layers
+
+
+@pytest.fixture(scope="module")
+def micro():
+    """The micro fixture with BN statistics of real activations (input-dependent logits)."""
+    model = build_micro()
+    tinymoat.load_deeplab2_checkpoint(model, str(MICRO / "model.ckpt"))
+    rng = np.random.RandomState(0)
+    return reset_batch_norm_statistics(model, rng.randn(16, 64, 64, 3).astype(np.float32))
+
+
+def random_batch_norm(channels, seed):
+    rng = np.random.RandomState(seed)
+    bn = L.BatchNormalization(epsilon=1e-3)
+    bn.build((None, None, None, channels))
+    bn.set_weights([rng.uniform(0.5, 2, channels), rng.randn(channels),
+                    rng.randn(channels), rng.uniform(0.2, 3, channels)])
+    return bn
+
+
+def test_deploy_model_computes_the_same_logits(micro):
+    deployed = deploy_model(micro)
+    x = np.random.RandomState(1).randn(4, 64, 64, 3).astype(np.float32)
+    expected = micro(x).numpy()
+    np.testing.assert_allclose(deployed(x).numpy(), expected, atol=1e-5 * np.abs(expected).max())
+    assert is_deploy_graph(deployed) and not is_deploy_graph(micro)
+
+
+def test_deploy_model_folds_every_norm_and_rewrites_attention(micro):
+    deployed = deploy_model(micro)
+    kinds = {type(layer) for layer in deployed.layers}
+    assert L.BatchNormalization not in kinds and L.LayerNormalization not in kinds
+    assert HeadProjection not in kinds and tinymoat.layers.AttentionLogits not in kinds
+    assert {AttentionScores, DecomposedLayerNorm, Swish} <= kinds
+    names = {layer.name for layer in deployed.layers}
+    assert "block_00_00.pre_norm" not in names and "block_00_00.expand_norm" not in names
+    expand = deployed.get_layer("block_00_00.expand_conv")
+    assert expand.use_bias  # received the pre-norm's shift and the expand-norm's offset
+    q = deployed.get_layer("block_02_00.attention.q")
+    assert type(q) is L.Conv2D and q.kernel_size == (1, 1)
+    # LayerNorm before q/k/v and the head gives its gamma/beta to the convolutions.
+    assert not deployed.get_layer("block_02_00.attention_norm").affine
+    assert not deployed.get_layer("final_layer_norm").affine
+
+
+def test_pre_norm_folds_exactly_into_a_strided_pointwise_conv():
+    bn = random_batch_norm(6, seed=0)
+    rng = np.random.RandomState(1)
+    kernel = rng.randn(1, 1, 6, 5).astype(np.float32)
+    x = rng.randn(2, 9, 9, 6).astype(np.float32)  # odd size: SAME padding would pad a 3x3
+    conv = L.Conv2D(5, 1, strides=2, padding="same", use_bias=False)
+    conv.build(x.shape)
+    conv.set_weights([kernel])
+    expected = conv(bn(x, training=False)).numpy()
+    folded_kernel, folded_bias = fold_affines(kernel, None, before=Affine.of_batch_norm(bn))
+    folded = L.Conv2D(5, 1, strides=2, padding="same")
+    folded.build(x.shape)
+    folded.set_weights([folded_kernel, folded_bias])
+    np.testing.assert_allclose(folded(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_an_input_affine_is_refused_where_padding_would_make_it_inexact():
+    with pytest.raises(ValueError, match="1x1"):
+        fold_affines(np.ones((3, 3, 4, 4)), None, before=Affine(np.ones(4), np.ones(4)))
+
+
+def test_batch_norm_folds_into_the_preceding_depthwise_conv():
+    bn = random_batch_norm(4, seed=2)
+    rng = np.random.RandomState(3)
+    x = rng.randn(2, 6, 6, 4).astype(np.float32)
+    dw = L.DepthwiseConv2D(3, padding="same", use_bias=False)
+    dw.build(x.shape)
+    expected = bn(dw(x), training=False).numpy()
+    kernel, bias = fold_affines(dw.get_weights()[0], None, after=Affine.of_batch_norm(bn),
+                                depthwise=True)
+    folded = L.DepthwiseConv2D(3, padding="same")
+    folded.build(x.shape)
+    folded.set_weights([kernel, bias])
+    np.testing.assert_allclose(folded(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_decomposed_layer_norm_equals_keras_layer_norm():
+    x = np.random.RandomState(4).randn(3, 4, 4, 16).astype(np.float32) * 3 + 1
+    reference = L.LayerNormalization(epsilon=1e-5)
+    reference.build(x.shape)
+    gamma, beta = np.random.RandomState(5).randn(2, 16).astype(np.float32)
+    reference.set_weights([gamma, beta])
+    decomposed = DecomposedLayerNorm(1e-5)
+    decomposed.build(x.shape)
+    decomposed.set_weights([gamma, beta])
+    np.testing.assert_allclose(decomposed(x).numpy(), reference(x).numpy(), atol=2e-5)
+
+
+def test_pixel_input_models_are_inlined_into_one_flat_graph(micro):
+    pixels = tinymoat.with_pixel_input(micro)
+    deployed = deploy_model(pixels)
+    assert not any(isinstance(layer, keras.Model) for layer in deployed.layers)
+    assert deployed.input.name.startswith("pixels")
+    x = np.random.RandomState(6).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    expected = pixels(x).numpy()
+    np.testing.assert_allclose(deployed(x).numpy(), expected, atol=1e-5 * np.abs(expected).max())
