@@ -51,6 +51,7 @@ class TFLiteTarget(Target):
         else:
             data = self._float(job.model, precision)
         data = tflite_compact.compact_relative_bias(data, notes)
+        data = tflite_compact.shorten_tensor_names(data, notes)
         mean, std = ((0.0,) * 3, (1.0,) * 3) if pixel_input else job.mean_std
         data = add_image_classifier_metadata(
             data, name=f"{job.variant} ({precision})", labels=job.labels,

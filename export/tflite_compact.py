@@ -79,6 +79,28 @@ class _Graph:
         self.new_ops.append(op)
 
 
+def shorten_tensor_names(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
+    """Keeps the first of the ';'-joined op names the converter gives a fused tensor.
+
+    Names only serve debugging; the converter concatenates the names of every op
+    it fused (up to ~300 bytes a tensor, ~1.5 % of an INT8 tiny-moat-0), and the
+    first one already says which layer produced the tensor.
+    """
+    model = load(model_bytes)
+    saved = 0
+    for tensor in model.subgraphs[0].tensors:
+        name = tensor.name if isinstance(tensor.name, bytes) else (tensor.name or "").encode()
+        short = name.split(b";")[0]
+        if short != name:
+            saved += len(name) - len(short)
+            tensor.name = short
+    if not saved:
+        return model_bytes
+    if notes is not None:
+        notes["tensor_name_bytes_saved"] = saved
+    return serialize(model)
+
+
 def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
     """Returns the model with every dense relative-bias constant stored as its table."""
     model = load(model_bytes)

@@ -31,3 +31,15 @@ def test_compaction_is_exact_and_shrinks_the_file(micro_golden):
     x = np.random.default_rng(0).normal(size=(1, 128, 128, 3)).astype(np.float32)
     np.testing.assert_array_equal(run(compact, x), run(dense, x))
     assert tflite_compact.compact_relative_bias(compact) == compact  # nothing left to do
+
+
+def test_fused_tensor_names_keep_their_first_op_and_numbers_stay_identical(micro_golden):
+    model = build_micro(batch_size=1)
+    dense = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    notes = {}
+    short = tflite_compact.shorten_tensor_names(dense, notes)
+    assert notes["tensor_name_bytes_saved"] > 0 and len(short) < len(dense)
+    names = [d["name"] for d in Interpreter(model_content=short).get_tensor_details()]
+    assert not any(";" in n for n in names)
+    x = micro_golden["inputs"][:1]
+    np.testing.assert_array_equal(run(short, x), run(dense, x))
