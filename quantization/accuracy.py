@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from tinymoat.data import decode
+from tinymoat.data import iter_decoded
 from tinymoat.preprocess import preprocess
 
 Predictor = Callable[[np.ndarray], np.ndarray]   # normalised NHWC float32 -> logits
@@ -108,11 +108,7 @@ def image_batches(files: Sequence[str], labels: Sequence[int], size: Tuple[int, 
                   batch_size: int, skipped: List[str]) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
     """(uint8 pixels, labels) batches; unreadable files go to `skipped`."""
     pixels, kept = [], []
-    for path, label in zip(files, labels):
-        image = decode(path, size)
-        if image is None:
-            skipped.append(path)
-            continue
+    for image, label in iter_decoded(files, labels, size, skipped):
         pixels.append(image)
         kept.append(label)
         if len(pixels) == batch_size:

@@ -103,17 +103,22 @@ def load_folder(root, size, limit: Optional[int] = None, seed: int = 0,
                         folder.classes, size, source=folder.root)
 
 
-def decode_files(files: Sequence[str], labels: Sequence[int], classes, size, source="") -> LoadedImages:
+def iter_decoded(files: Sequence[str], labels: Sequence[int], size, skipped: List[str]):
+    """(uint8 image, label) for every readable file; unreadable paths go to `skipped`."""
     from .config import as_hw
     size = as_hw(size)
-    pixels, kept, skipped = [], [], []
     for path, label in zip(files, labels):
         image = decode(path, size)
         if image is None:
             skipped.append(path)
-            continue
-        pixels.append(image)
-        kept.append(label)
+        else:
+            yield image, label
+
+
+def decode_files(files: Sequence[str], labels: Sequence[int], classes, size, source="") -> LoadedImages:
+    skipped: List[str] = []
+    pairs = list(iter_decoded(files, labels, size, skipped))
+    pixels, kept = [p for p, _ in pairs], [k for _, k in pairs]
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}",
                       stacklevel=2)
