@@ -50,12 +50,15 @@ class ArtifactResult:
 
 
 def tool_versions() -> Dict[str, str]:
+    """Versions of the installed tools, read from package metadata (importing
+    coremltools just to ask would greet stderr on Linux)."""
+    from importlib import metadata
     versions = {"tinymoat": tinymoat.__version__, "python": platform.python_version()}
-    for module in ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx",
-                   "onnxruntime", "coremltools", "ai_edge_litert"):
+    for package in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx",
+                    "onnxruntime", "coremltools", "ai-edge-litert"):
         try:
-            versions[module] = __import__(module).__version__
-        except (ImportError, AttributeError):
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
             continue
     return versions
 
