@@ -31,16 +31,6 @@ def make_images(root, classes=CLASSES, per_class=4, seed=0):
     return root
 
 
-def has_quantization_api():
-    from tinymoat import quantization
-    return all(hasattr(quantization, n) for n in ("quantize_model", "save_qat", "load_qat",
-                                                  "qat_convert", "ptq_convert", "float_ops"))
-
-
-needs_quantization = pytest.mark.skipif(not has_quantization_api(),
-                                        reason="tinymoat.quantization API not complete")
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """(run folder, training folder, held-out folder with one unreadable file)."""
@@ -71,7 +61,6 @@ def expected_float_top1(folder, held_out):
     return int((np.argmax(logits, -1) == images.labels).sum())
 
 
-@needs_quantization
 def test_float_ptq_and_qat_accuracy_as_json_and_markdown(run, tmp_path, capsys):
     folder, train, held_out = run
     code, out, err = evaluate(capsys, "--data", held_out, "--float", folder, "--ptq", "--qat",
@@ -101,7 +90,6 @@ def test_float_ptq_and_qat_accuracy_as_json_and_markdown(run, tmp_path, capsys):
     assert out == markdown
 
 
-@needs_quantization
 def test_ptq_calibrates_on_eval_data_when_nothing_else_and_says_so(run, tmp_path, capsys):
     folder, _, held_out = run
     code, _, err = evaluate(capsys, "--data", held_out, "--float", folder / "float", "--ptq",
