@@ -39,9 +39,7 @@ def run(tmp_path_factory):
     held_out = make_images(root / "val", per_class=3, seed=1)
     (held_out / "green" / "broken.png").write_bytes(b"nope")
     argv = [*MICRO, "--data", str(train), "--epochs", "2", "--out",
-            str(root / "run")]
-    if has_quantization_api():
-        argv += ["--qat", "--qat-epochs", "1"]
+            str(root / "run"), "--qat", "--qat-epochs", "1"]
     assert train_cli.main(argv) == 0
     keras.backend.clear_session()
     return root / "run", train, held_out
