@@ -8,6 +8,9 @@ somewhere). The placement follows what TFLite's int8 kernels compute:
   converter), a learned output range;
 * ops that compute a new value (ADD, MUL, MEAN, GELU, BATCH_MATMUL, ...): a
   learned output range;
+* the key and value projections (SymmetricConv2D, the right-hand operands of
+  the attention BATCH_MATMULs): a learned symmetric range, zero point 0, which
+  XNNPACK needs to run those matmuls (quantizers.ActivationQuantizer);
 * LOGISTIC and SOFTMAX outputs: TFLite's fixed range (scale 1/256, zero
   point -128);
 * ops that only move values (RESHAPE, TRANSPOSE, window partition/merge):
@@ -32,7 +35,7 @@ from tinymoat.layers import (AttendValues, AttentionSoftmax, DropPath, Gelu, Win
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from .layers import (AttentionScores, DecomposedLayerNorm, InputQuantize, NormalizeWithPoint,
-                     QuantizationPointsMixin, RelativePositionBiasAdd, Swish)
+                     QuantizationPointsMixin, RelativePositionBiasAdd, Swish, SymmetricConv2D)
 from .quantizers import (ActivationQuantizer, FixedRangeQuantizer, SharedRangeQuantizer,
                          WeightQuantizer)
 
@@ -59,9 +62,10 @@ class MoatQuantizeConfig(_QuantizeConfig):
     weights: [(attribute, per-channel axis or None)] quantized with
         WeightQuantizer (symmetric, narrow range), e.g. ("kernel", -1).
     points: quantize the layer's QUANTIZATION_POINTS (see layers.py).
-    output: "activation" (learned range), "unit" (fixed [0, 1) range of
-        LOGISTIC/SOFTMAX), "shared" (rounded onto the input's grid, see
-        SharedRangeQuantizer) or None (the op keeps its input's values).
+    output: "activation" (learned range), "symmetric" (learned, zero point
+        0), "unit" (fixed [0, 1) range of LOGISTIC/SOFTMAX), "shared" (rounded
+        onto the input's grid, see SharedRangeQuantizer) or None (the op keeps
+        its input's values).
     """
 
     def __init__(self, weights=(), points: bool = False, output: Optional[str] = "activation",
@@ -74,6 +78,8 @@ class MoatQuantizeConfig(_QuantizeConfig):
     def _quantizer(self, kind, name=None):
         if kind == "activation":
             return ActivationQuantizer(self.ema_decay, name=name)
+        if kind == "symmetric":
+            return ActivationQuantizer(self.ema_decay, name=name, symmetric=True)
         if kind == "unit":
             return FixedRangeQuantizer(name=name)
         if kind == "constant":
@@ -164,6 +170,11 @@ def _config(options, **kwargs):
 @register(L.Conv2D)
 def _conv(layer, options):
     return _config(options, weights=[("kernel", -1)])
+
+
+@register(SymmetricConv2D)
+def _symmetric_conv(layer, options):
+    return _config(options, weights=[("kernel", -1)], output="symmetric")
 
 
 @register(L.DepthwiseConv2D)

@@ -19,7 +19,19 @@ does. What changes and why:
   standard layer with per-channel weight quantization and an int8 CONV_2D
   (instead of a FULLY_CONNECTED between dynamic-shape RESHAPEs). The query's
   1/sqrt(head_size) is folded into the q projection and AttentionLogits is
-  replaced by AttentionScores, which has no scale (one MUL less).
+  replaced by AttentionScores, which has no scale (one MUL less) and computes
+  k^T by an explicit TRANSPOSE, so both attention BATCH_MATMULs have no
+  adjoint (XNNPACK's int8 BATCH_MATMUL needs that, see layers.py).
+* The key and value projections become SymmetricConv2D: quantized with zero
+  point 0, the other condition for XNNPACK to run the int8 BATCH_MATMULs
+  they are the right-hand operand of (q k^T and p v).
+* The key projection loses its bias (after any LayerNorm folding): q . b_k is
+  the same for every key of a query row, and softmax ignores a constant
+  added to a row. The value projection's bias moves into the output
+  projection's (b_o + W_o^T b_v), because softmax rows sum to 1:
+  sum_j p_ij (v_j + b_v) = sum_j p_ij v_j + b_v. Both are exact in real
+  arithmetic (equal up to float rounding) and each removes a constant the
+  int8 graph would round, and makes the symmetric K and V ranges tight.
 * LayerNormalization becomes DecomposedLayerNorm (one op per step, each
   quantizable). When every consumer is a 1x1 convolution (possibly behind a
   WindowPartition, which only moves pixels), gamma and beta are folded into
@@ -40,11 +52,11 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from tinymoat._keras import keras, tf
-from tinymoat.layers import (AttentionLogits, DropPath, HeadProjection, Normalize,
+from tinymoat.layers import (AttendValues, AttentionLogits, DropPath, HeadProjection, Normalize,
                              RelativePositionBias, WindowPartition)
 
 from .layers import (AttentionScores, DecomposedLayerNorm, NormalizeWithPoint,
-                     RelativePositionBiasAdd, Swish)
+                     RelativePositionBiasAdd, Swish, SymmetricConv2D)
 
 L = keras.layers
 
@@ -154,6 +166,8 @@ class _Plan:
         self.output_scale: Dict[str, float] = {}
         self.removed = set()
         self.affine_free_norms = set()
+        self.symmetric = set()  # projections quantized with zero point 0 (SymmetricConv2D)
+        self.drop_bias = set()  # projections whose (folded) bias is dropped or moved
 
 
 def _make_plan(graph: _Graph, fold_batch_norms: bool, fold_layer_norm_affine: bool) -> _Plan:
@@ -188,9 +202,36 @@ def _make_plan(graph: _Graph, fold_batch_norms: bool, fold_layer_norm_affine: bo
                 raise ValueError(f"{layer.name}: the query must come straight from a "
                                  "HeadProjection used only here to fold the scale")
             plan.output_scale[query.name] = layer.head_size ** -0.5
+            key = graph.producers[layer.name][1]
+            if isinstance(key, HeadProjection):
+                plan.symmetric.add(key.name)
+                if len(graph.consumers[key.name]) == 1:
+                    plan.drop_bias.add(key.name)
         elif isinstance(layer, DropPath):
             plan.removed.add(layer.name)
+    # Second pass: the value bias, folded with its LayerNorm shift, needs the
+    # plan's `before` entries of the first pass.
+    for layer in graph.model.layers:
+        if type(layer) is AttendValues:
+            _plan_value_bias(graph, plan, layer)
     return plan
+
+
+def _plan_value_bias(graph: _Graph, plan: _Plan, attend):
+    """Marks v symmetric and moves its bias into the output projection where exact."""
+    value = graph.producers[attend.name][1]
+    if not isinstance(value, HeadProjection):
+        return
+    plan.symmetric.add(value.name)
+    out = graph.consumers[attend.name]
+    if (len(graph.consumers[value.name]) != 1 or len(out) != 1
+            or not isinstance(out[0], HeadProjection) or out[0].name in plan.before
+            or value.name in plan.output_scale or value.name in plan.after):
+        return
+    kernel = value.weight.numpy().reshape(-1, value.units)[None, None]
+    _, bias = fold_affines(kernel, value.bias.numpy().reshape(-1), plan.before.get(value.name))
+    plan.before[out[0].name] = Affine(np.ones(bias.shape), bias)
+    plan.drop_bias.add(value.name)
 
 
 def _conv_from(layer, plan: _Plan):
@@ -200,10 +241,14 @@ def _conv_from(layer, plan: _Plan):
     if isinstance(layer, HeadProjection):
         kernel = layer.weight.numpy().reshape(-1, layer.units)[None, None]
         bias = layer.bias.numpy().reshape(-1)
-        config = dict(filters=layer.units, kernel_size=1, padding="valid", use_bias=True,
+        keep_bias = layer.name not in plan.drop_bias
+        config = dict(filters=layer.units, kernel_size=1, padding="valid", use_bias=keep_bias,
                       name=layer.name, dtype=layer.dtype)
-        new = L.Conv2D(**config)
+        new = (SymmetricConv2D if layer.name in plan.symmetric else L.Conv2D)(**config)
         depthwise = False
+        if not keep_bias:
+            kernel, _ = fold_affines(kernel, bias, before, after)
+            return new, [kernel]
     else:
         depthwise = isinstance(layer, L.DepthwiseConv2D)
         kernel = (layer.depthwise_kernel if depthwise else layer.kernel).numpy()

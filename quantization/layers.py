@@ -136,13 +136,19 @@ class AttentionScores(AttentionLogits):
     The deploy rewrite folds the 1/sqrt(head_size) scale into the query
     projection, which removes a MUL (and its requantization) per attention
     layer. Same inputs, outputs and config as AttentionLogits.
+
+    k^T is computed by an explicit TRANSPOSE ([B, S, N, K] -> [B, N, K, S])
+    and the product is a plain matmul: `tf.matmul(q, k, transpose_b=True)`
+    becomes a BATCH_MATMUL with adj_y=True, which XNNPACK (LiteRT 2.3) does
+    not take in int8, leaving it to TFLite's single-threaded builtin kernel.
     """
 
     def call(self, inputs):
         q, k = inputs
         q = _heads_first(q, self.num_heads, self.head_size)
-        k = _heads_first(k, self.num_heads, self.head_size)
-        return tf.matmul(q, k, transpose_b=True)
+        tokens = k.shape[1] * k.shape[2]
+        k = tf.reshape(k, [-1, tokens, self.num_heads, self.head_size])
+        return tf.matmul(q, tf.transpose(k, [0, 2, 3, 1]))
 
 
 def _heads_first(x, num_heads, head_size):
@@ -150,6 +156,17 @@ def _heads_first(x, num_heads, head_size):
     tokens = x.shape[1] * x.shape[2]
     x = tf.reshape(x, [-1, tokens, num_heads, head_size])
     return tf.transpose(x, [0, 2, 1, 3])
+
+
+@_register
+class SymmetricConv2D(keras.layers.Conv2D):
+    """A Conv2D whose output is quantized symmetrically (int8 zero point 0).
+
+    The same float op; only its QuantizeConfig differs (configs.py). The
+    deploy rewrite uses it for the key and value projections: they end up as
+    the right-hand operands of the attention BATCH_MATMULs, which XNNPACK
+    only runs in int8 when that operand's zero point is 0.
+    """
 
 
 @_register
@@ -225,4 +242,4 @@ class InputQuantize(keras.layers.Layer):
 
 LAYERS = {cls.__name__: cls for cls in (DecomposedLayerNorm, Swish, AttentionScores,
                                         RelativePositionBiasAdd, NormalizeWithPoint,
-                                        InputQuantize)}
+                                        InputQuantize, SymmetricConv2D)}

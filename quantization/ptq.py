@@ -5,10 +5,9 @@ families start from the same float deploy graph (deploy.py), so PTQ and QAT
 models have the same ops; they differ only in where the ranges come from.
 
 calibration="minmax"
-    TFLite's own calibrator: the converter runs the float deploy graph on the
-    representative images and uses each tensor's min and max over all of
-    them. Outliers set the range, so wide tensors (attention logits, LayerNorm
-    intermediates) get coarse steps.
+    Each range is the tensor's min and max over all calibration images (what
+    TFLite's own calibrator would use). Outliers set the range, so wide
+    tensors (attention logits, LayerNorm intermediates) get coarse steps.
 calibration="percentile"
     Each activation range is [P(100 - p), P(p)] of the tensor's values over
     all calibration images (p = `percentile`, default 99.99), from a
@@ -24,13 +23,20 @@ calibration="entropy"
     version, outliers folded into the end bins (TensorRT's entropy
     calibration, for asymmetric ranges).
 
-For "percentile", "mse" and "entropy" the ranges are computed here: the QAT graph
+For every statistic the ranges are computed here: the QAT graph
 (qat.quantize_model) is run eagerly with its ActivationQuantizers observing
 float values (quantizers.observe), the chosen statistic is written into their
 range variables, and the QAT graph is converted without a representative
-dataset. Ranges TFLite fixes (LOGISTIC, SOFTMAX) or derives (AVERAGE_POOL_2D,
-RESHAPE, TRANSPOSE, int32 biases) and weight ranges (max |w| per channel) are
-the same for every calibration.
+dataset. PTQ and QAT therefore share one conversion path and one graph, and
+the constraints the QAT graph encodes hold for PTQ too: the attention keys
+and values are quantized symmetrically (zero point 0), which XNNPACK needs
+to run the int8 BATCH_MATMULs (TFLite's calibrator cannot be told that).
+Only a graph with a layer that has no int8 rule (configs.py), which cannot
+be wrapped for QAT, is calibrated by TFLite's own calibrator ("minmax" only;
+`mixed=True` then leaves the unsupported ops float). Ranges TFLite fixes
+(LOGISTIC, SOFTMAX) or derives (AVERAGE_POOL_2D, RESHAPE, TRANSPOSE, int32
+biases) and weight ranges (max |w| per channel) are the same for every
+calibration.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import numpy as np
 
 from tinymoat._keras import keras, tf
 
+from .configs import UnsupportedLayerError, quantize_config_for
 from .converter import keras_converter
 from .deploy import deploy_model, is_deploy_graph
 from .qat import link_shared_ranges, qat_converter, quantize_model
@@ -79,7 +86,7 @@ def ptq_convert(model: keras.Model, representative_images, *, input_type=tf.int8
         raise ValueError("representative_images must be a non-empty [N, H, W, C] array")
     float_model = model if is_deploy_graph(model) else deploy_model(model)
 
-    if calibration == "minmax":
+    if calibration == "minmax" and not _quantizable(float_model):
         converter = keras_converter(float_model)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([images[i:i + 1]] for i in range(len(images)))
@@ -102,6 +109,17 @@ def ptq_convert(model: keras.Model, representative_images, *, input_type=tf.int8
             raise NotFullyIntegerError(
                 f"{len(leftover)} ops are not integer:\n{format_ops(leftover)}")
     return tflite
+
+
+def _quantizable(float_model: keras.Model) -> bool:
+    """True if every layer of the deploy graph has an int8 rule (can be QAT-wrapped)."""
+    try:
+        for layer in float_model.layers:
+            if not isinstance(layer, keras.layers.InputLayer):
+                quantize_config_for(layer)
+    except UnsupportedLayerError:
+        return False
+    return True
 
 
 # --- statistics ------------------------------------------------------------------

@@ -60,14 +60,24 @@ class ActivationQuantizer(_Quantizer):
     of batch min/max with `ema_decay`. In inference the stored range is used.
     A range still [0, 0] means the tensor was never seen: `qat.check_ranges`
     refuses to convert such a model.
+
+    With `symmetric=True` the tensor is quantized on [-m, m], m = max(-min,
+    max), narrow range ([-127, 127]): int8 zero point exactly 0. XNNPACK only
+    takes an int8 BATCH_MATMUL whose right-hand operand has zero point 0 (the
+    attention keys and values, see deploy.py); otherwise the op runs in
+    TFLite's single-threaded builtin kernel, ~20x slower. The stored variables
+    stay the observed min/max, so every calibration statistic (ptq.py)
+    writes them as usual and the symmetry is applied here, in one place.
     """
 
-    def __init__(self, ema_decay: float = 0.99, name: Optional[str] = None, num_bits: int = 8):
+    def __init__(self, ema_decay: float = 0.99, name: Optional[str] = None, num_bits: int = 8,
+                 symmetric: bool = False):
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError("ema_decay must be in [0, 1)")
         self.ema_decay = float(ema_decay)
         self.name = name
         self.num_bits = int(num_bits)
+        self.symmetric = bool(symmetric)
 
     def build(self, tensor_shape, name, layer):
         name = self.name or name
@@ -102,11 +112,16 @@ class ActivationQuantizer(_Quantizer):
                 lo, hi = tf.identity(new_min), tf.identity(new_max)
         else:
             lo, hi = tf.convert_to_tensor(min_var), tf.convert_to_tensor(max_var)
+        if self.symmetric:
+            bound = tf.maximum(tf.maximum(-lo, hi), 1e-8)
+            return tf.quantization.fake_quant_with_min_max_vars(
+                inputs, -bound, bound, num_bits=self.num_bits, narrow_range=True)
         return tf.quantization.fake_quant_with_min_max_vars(
             inputs, lo, hi, num_bits=self.num_bits, narrow_range=False)
 
     def get_config(self):
-        return {"ema_decay": self.ema_decay, "name": self.name, "num_bits": self.num_bits}
+        return {"ema_decay": self.ema_decay, "name": self.name, "num_bits": self.num_bits,
+                "symmetric": self.symmetric}
 
     def __eq__(self, other):
         return isinstance(other, ActivationQuantizer) and self.get_config() == other.get_config()

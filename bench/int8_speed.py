@@ -1,0 +1,326 @@
+"""INT8 vs float32 latency of tiny-MOAT in the LiteRT interpreter (XNNPACK), issue 6.
+
+    python bench/int8_speed.py [--variants tiny-moat-0] [--size 224] [--runs 40]
+                               [--no-onnx] [--calibration 8]
+
+Every row is built first, then all are timed in one run, interleaved round by
+round (one invoke of each model per round), so machine noise hits every row
+alike; each figure is the median of `--runs` rounds after warm-up, at 1 and 2
+threads. Rows per variant:
+
+  tflite float32        the export's float32 (TFLiteTarget, compact bias)
+  tflite int8           the export's full INT8 (TFLiteTarget: ptq_convert, minmax,
+                        int8 in/out, compact bias)
+  plain float32/int8    the straightforward conversion of the original Keras
+                        model (TFLiteConverter, PTQ with a representative dataset)
+                        - the "before" rows
+and MobileNetV2-1.0 float32/int8 (random weights, plain conversion), plus
+ONNX Runtime float32/int8 of the export's ONNX target.
+
+Targets (issue 6, first variant): int8/float32 <= 0.75 at 1 thread (stretch:
+<= MobileNetV2's own ratio); ms per G-MAC of INT8 within 1.25x of MobileNetV2
+INT8; 2 threads >= 1.6x faster than 1 thread (INT8); float32 no slower than
+the plain float32 conversion. Random weights: latency does not depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+MOBILENET_V2_MACS = 300e6  # MobileNetV2-1.0 at 224 (the paper's figure)
+
+
+def _litert():
+    from ai_edge_litert.interpreter import Interpreter
+    return Interpreter
+
+
+# ------------------------------------------------------------------ building rows
+
+
+def export_tflite(job, precision):
+    from tinymoat.export.tflite import TFLiteTarget
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.tflite")
+        TFLiteTarget().export(job, precision, path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def export_onnx(job, precision):
+    from tinymoat.export.onnx import OnnxTarget
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.onnx")
+        OnnxTarget().export(job, precision, path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def plain_tflite(model, images=None):
+    """TFLiteConverter on the Keras model as it is; full-integer PTQ if images are given."""
+    from tinymoat._keras import tf
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if images is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([images[i:i + 1]] for i in range(len(images)))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def tiny_moat_rows(variant, size, calibration_count, onnx):
+    import tinymoat
+    from tinymoat import data, macs
+    from tinymoat.export.target import ExportJob
+    model = tinymoat.build_model(variant, size, batch_size=1)
+    pixels = data.sample_photo_crops(size, count=calibration_count).pixels
+    job = ExportJob(model=model, variant=variant, input_size=(size, size),
+                    labels=[f"class_{i}" for i in range(model.output.shape[-1])],
+                    normalization=model.moat_config.normalization, calibration=pixels,
+                    input_type="int8", output_type="int8")
+    images = job.normalized(pixels)
+    gmacs = macs.count(model)["total"]["macs"] / 1e9
+    rows = [(f"{variant} tflite float32", "tflite", export_tflite(job, "float32"), gmacs),
+            (f"{variant} tflite int8", "tflite", export_tflite(job, "int8"), gmacs),
+            (f"{variant} plain float32", "tflite", plain_tflite(model), gmacs),
+            (f"{variant} plain int8", "tflite", plain_tflite(model, images), gmacs)]
+    if onnx:
+        rows += [(f"{variant} onnx float32", "onnx", export_onnx(job, "float32"), gmacs),
+                 (f"{variant} onnx int8", "onnx", export_onnx(job, "int8"), gmacs)]
+    return rows
+
+
+def mobilenet_rows(size):
+    from tinymoat._keras import keras
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3))
+    images = np.random.RandomState(0).uniform(-1, 1, (8, size, size, 3)).astype(np.float32)
+    gmacs = MOBILENET_V2_MACS * (size / 224) ** 2 / 1e9
+    return [("mobilenet_v2 float32", "tflite", plain_tflite(model), gmacs),
+            ("mobilenet_v2 int8", "tflite", plain_tflite(model, images), gmacs)]
+
+
+def build_in_subprocess(variant, size, calibration_count, onnx, folder):
+    """tiny_moat_rows in a child process (TF and tf2onnx keep every graph they
+    built: four variants in one process exceed 24 GB); rows come back as files."""
+    command = [sys.executable, os.path.abspath(__file__), "--build-one", variant,
+               "--size", str(size), "--calibration", str(calibration_count), "--out", folder]
+    if not onnx:
+        command.append("--no-onnx")
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(os.path.join(folder, "rows.json")) as f:
+        listed = json.load(f)
+    rows = []
+    for name, kind, file_name, gmacs in listed:
+        with open(os.path.join(folder, file_name), "rb") as f:
+            rows.append((name, kind, f.read(), gmacs))
+    return rows
+
+
+def write_rows(rows, folder):
+    listed = []
+    for i, (name, kind, data, gmacs) in enumerate(rows):
+        file_name = f"{i}.{kind}"
+        with open(os.path.join(folder, file_name), "wb") as f:
+            f.write(data)
+        listed.append((name, kind, file_name, gmacs))
+    with open(os.path.join(folder, "rows.json"), "w") as f:
+        json.dump(listed, f)
+
+
+# ------------------------------------------------------------------ running
+
+
+class TFLiteRunner:
+    def __init__(self, data, threads):
+        self.interpreter = _litert()(model_content=data, num_threads=threads)
+        self.interpreter.allocate_tensors()
+        detail = self.interpreter.get_input_details()[0]
+        x = np.random.RandomState(0).uniform(-1, 1, detail["shape"])
+        if np.dtype(detail["dtype"]) != np.float32:
+            x = np.clip(np.round(x * 100), -128, 127)
+        self.interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
+
+    def __call__(self):
+        self.interpreter.invoke()
+
+
+class OnnxRunner:
+    def __init__(self, data, threads):
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Spinning ORT workers would steal the cores from the rows timed next.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        feed = self.session.get_inputs()[0]
+        shape = [1 if not isinstance(d, int) else d for d in feed.shape]
+        self.feed = {feed.name: np.random.RandomState(0).uniform(-1, 1, shape).astype(np.float32)}
+
+    def __call__(self):
+        self.session.run(None, self.feed)
+
+
+def time_all(runners, runs, warmup=5):
+    """{key: median ms}: rounds of one call per runner, interleaved."""
+    for _ in range(warmup):
+        for run in runners.values():
+            run()
+    times = collections.defaultdict(list)
+    for _ in range(runs):
+        for key, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[key].append((time.perf_counter() - start) * 1e3)
+    return {key: float(np.median(v)) for key, v in times.items()}
+
+
+# ------------------------------------------------------------------ graph facts
+
+
+def graph_facts(data):
+    """(partitions, {op: (count, delegated count)}) of a TFLite model under XNNPACK.
+
+    An op runs in XNNPACK if its output is produced by a DELEGATE node or is
+    internal to one (TFLite allocates no buffer for it: reading it fails).
+    """
+    interpreter = _litert()(model_content=data, num_threads=1)
+    interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()  # pylint: disable=protected-access
+    delegate_out = {int(t) for o in ops if o["op_name"] == "DELEGATE" for t in o["outputs"]}
+    counts = collections.defaultdict(lambda: [0, 0])
+    for op in ops:
+        if op["op_name"] == "DELEGATE":
+            continue
+        out = int(op["outputs"][0])
+        delegated = out in delegate_out
+        if not delegated:
+            try:
+                interpreter.get_tensor(out)
+            except ValueError:
+                delegated = True
+        counts[op["op_name"]][0] += 1
+        counts[op["op_name"]][1] += delegated
+    partitions = sum(o["op_name"] == "DELEGATE" for o in ops)
+    return partitions, {k: tuple(v) for k, v in sorted(counts.items(), key=lambda kv: -kv[1][0])}
+
+
+# ------------------------------------------------------------------ report
+
+
+def verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default="tiny-moat-0")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--calibration", type=int, default=8)
+    parser.add_argument("--no-onnx", dest="onnx", action="store_false")
+    parser.add_argument("--build-one", help=argparse.SUPPRESS)  # child process mode
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    from tinymoat.export import progress
+    progress.ENABLED = False
+    if args.build_one:
+        write_rows(tiny_moat_rows(args.build_one, args.size, args.calibration, args.onnx),
+                   args.out)
+        return 0
+    if args.runs < 30:
+        parser.error("--runs must be at least 30")
+
+    variants = args.variants.split(",")
+    start = time.perf_counter()
+    rows = []
+    for variant in variants:
+        with tempfile.TemporaryDirectory() as folder:
+            rows += build_in_subprocess(variant, args.size, args.calibration, args.onnx, folder)
+    rows += mobilenet_rows(args.size)
+    print(f"built {len(rows)} models in {time.perf_counter() - start:.0f} s", flush=True)
+
+    runners = {}
+    for name, kind, data, _ in rows:
+        for threads in (1, 2):
+            runners[(name, threads)] = (TFLiteRunner if kind == "tflite" else OnnxRunner)(
+                data, threads)
+    load_before = os.getloadavg()[0]
+    ms = time_all(runners, args.runs)
+    load_after = os.getloadavg()[0]
+    info = {name: (kind, data, gmacs) for name, kind, data, gmacs in rows}
+
+    print(f"\nLatency at {args.size}x{args.size}, median of {args.runs} interleaved runs "
+          f"(LiteRT + XNNPACK; ONNX Runtime CPU); {os.cpu_count()} CPUs, 1-min load average "
+          f"{load_before:.1f} before timing, {load_after:.1f} after (2-thread figures need "
+          "idle cores)")
+    print("| model | MB | G-MAC | ms 1 thr | ms 2 thr | 2-thr speed-up | ms/G-MAC (1 thr) "
+          "| XNNPACK partitions |")
+    print("|---|---|---|---|---|---|---|---|")
+    facts = {}
+    for name, (kind, data, gmacs) in info.items():
+        parts = ""
+        if kind == "tflite":
+            facts[name] = graph_facts(data)
+            parts = str(facts[name][0])
+        one, two = ms[(name, 1)], ms[(name, 2)]
+        print(f"| {name} | {len(data) / 1e6:.2f} | {gmacs:.3f} | {one:.2f} | {two:.2f} "
+              f"| {one / two:.2f}x | {one / gmacs:.1f} | {parts} |")
+
+    print("\nINT8 / float32 latency ratios")
+    print("| pair | 1 thread | 2 threads |")
+    print("|---|---|---|")
+    pairs = []
+    for variant in variants:
+        pairs += [(f"{variant} tflite", f"{variant} tflite int8", f"{variant} tflite float32"),
+                  (f"{variant} plain (before)", f"{variant} plain int8",
+                   f"{variant} plain float32")]
+        if args.onnx:
+            pairs.append((f"{variant} onnx", f"{variant} onnx int8", f"{variant} onnx float32"))
+    pairs.append(("mobilenet_v2", "mobilenet_v2 int8", "mobilenet_v2 float32"))
+    ratio = {}
+    for label, q, f in pairs:
+        ratio[label] = tuple(ms[(q, t)] / ms[(f, t)] for t in (1, 2))
+        print(f"| {label} | {ratio[label][0]:.2f} | {ratio[label][1]:.2f} |")
+
+    for variant in variants:
+        name = f"{variant} tflite int8"
+        print(f"\n{name}: ops by type (delegated to XNNPACK / total)")
+        print(", ".join(f"{op} {d}/{n}" for op, (n, d) in facts[name][1].items()))
+
+    v = variants[0]
+    q, f = f"{v} tflite int8", f"{v} tflite float32"
+    mnet = ratio["mobilenet_v2"][0]
+    mnet_q = "mobilenet_v2 int8"
+    per_mac = (ms[(q, 1)] / info[q][2]) / (ms[(mnet_q, 1)] / info[mnet_q][2])
+    checks = [
+        (f"1. {v} int8/float32 at 1 thread <= 0.75", ratio[f"{v} tflite"][0] <= 0.75,
+         f"{ratio[f'{v} tflite'][0]:.2f}"),
+        (f"1s. stretch: <= MobileNetV2's own ratio ({mnet:.2f})", ratio[f"{v} tflite"][0] <= mnet,
+         f"{ratio[f'{v} tflite'][0]:.2f}"),
+        ("2. INT8 ms/G-MAC within 1.25x of MobileNetV2 INT8", per_mac <= 1.25, f"{per_mac:.2f}x"),
+        (f"3. {v} int8: 2 threads >= 1.6x faster than 1", ms[(q, 1)] / ms[(q, 2)] >= 1.6,
+         f"{ms[(q, 1)] / ms[(q, 2)]:.2f}x"),
+        (f"4. {v} float32 no slower than plain float32 (1 thread, 5% noise allowance)",
+         ms[(f, 1)] <= 1.05 * ms[(f"{v} plain float32", 1)],
+         f"{ms[(f, 1)]:.2f} vs {ms[(f'{v} plain float32', 1)]:.2f} ms"),
+    ]
+    print("\nTargets (issue 6)")
+    for text, ok, value in checks:
+        print(f"  {verdict(ok)}  {text}: {value}")
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
