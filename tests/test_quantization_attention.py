@@ -14,7 +14,7 @@ import tinymoat
 from tinymoat._keras import tf
 from tinymoat.export.tflite_metadata.tflite_model import fb, load
 from tinymoat.layers import HeadProjection
-from tinymoat.quantization import (deploy_model, initialize_ranges, op_details, ptq_convert,
+from tinymoat.quantization import (deploy_model, initialize_ranges, ptq_convert,
                                    qat_convert, quantize_model, reset_batch_norm_statistics,
                                    synthetic_images)
 from tinymoat.quantization.layers import AttentionScores, SymmetricConv2D
