@@ -50,3 +50,12 @@ def _fresh_keras_session():
 @pytest.fixture
 def micro_golden():
     return np.load(MICRO / "golden.npz")
+
+
+def loaded_micro(**kwargs):
+    """The micro model with the fixture weights and BatchNorm statistics measured on
+    natural-looking images (the fixture's random statistics make logits flat)."""
+    from tinymoat.quantization import reset_batch_norm_statistics, synthetic_images
+    model = build_micro(**kwargs)
+    tinymoat.load_deeplab2_checkpoint(model, str(MICRO / "model.ckpt"))
+    return reset_batch_norm_statistics(model, synthetic_images(16, 64, seed=0))

@@ -10,24 +10,21 @@ projection) must be exact.
 import numpy as np
 import pytest
 
-import tinymoat
 from tinymoat._keras import tf
 from tinymoat.export.tflite_metadata.tflite_model import fb, load
 from tinymoat.layers import HeadProjection
 from tinymoat.quantization import (deploy_model, initialize_ranges, ptq_convert,
-                                   qat_convert, quantize_model, reset_batch_norm_statistics,
+                                   qat_convert, quantize_model,
                                    synthetic_images)
 from tinymoat.quantization.layers import AttentionScores, SymmetricConv2D
 from tinymoat.quantization.quantizers import ActivationQuantizer
 
-from conftest import MICRO, build_micro
+from conftest import loaded_micro
 
 
 @pytest.fixture(scope="module")
 def micro():
-    model = build_micro()
-    tinymoat.load_deeplab2_checkpoint(model, str(MICRO / "model.ckpt"))
-    model = reset_batch_norm_statistics(model, synthetic_images(16, 64, seed=0))
+    model = loaded_micro()
     # Large key/value/output biases, so that dropping or moving them would show.
     rng = np.random.RandomState(3)
     for layer in model.layers:

@@ -8,19 +8,17 @@ from tinymoat._keras import keras, tf
 from tinymoat.preprocess import mean_std
 from tinymoat.quantization import (CALIBRATIONS, NotFullyIntegerError, agreement, float_ops,
                                    initialize_ranges, io_details, op_histogram, ptq_convert,
-                                   qat_convert, quantize_model, reset_batch_norm_statistics,
+                                   qat_convert, quantize_model,
                                    run_tflite, synthetic_images, tflite_ops)
 from tinymoat.quantization.converter import keras_converter
 from tinymoat.quantization.ptq import entropy_range, mse_range, percentile_range
 
-from conftest import MICRO, build_micro
+from conftest import loaded_micro
 
 
 @pytest.fixture(scope="module")
 def micro():
-    model = build_micro()
-    tinymoat.load_deeplab2_checkpoint(model, str(MICRO / "model.ckpt"))
-    return reset_batch_norm_statistics(model, synthetic_images(16, 64, seed=0))
+    return loaded_micro()
 
 
 @pytest.fixture(scope="module")

@@ -3,25 +3,22 @@
 import numpy as np
 import pytest
 
-import tinymoat
 from tinymoat._keras import keras, tf
 from tinymoat import quantization
 from tinymoat.quantization import (agreement, distill, float_op_details, format_ops,
                                    op_details, qat_convert, quantize_model,
-                                   reset_batch_norm_statistics, run_tflite, synthetic_images,
+                                   run_tflite, synthetic_images,
                                    tflite_ops)
 from tinymoat.quantization.quantizers import ActivationQuantizer, WeightQuantizer
 
 import tensorflow_model_optimization as tfmot
 
-from conftest import MICRO, build_micro
+from conftest import loaded_micro
 
 
 @pytest.fixture(scope="module")
 def micro():
-    model = build_micro()
-    tinymoat.load_deeplab2_checkpoint(model, str(MICRO / "model.ckpt"))
-    return reset_batch_norm_statistics(model, synthetic_images(16, 64, seed=0))
+    return loaded_micro()
 
 
 @pytest.fixture(scope="module")
