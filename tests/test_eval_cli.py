@@ -142,3 +142,20 @@ def test_calibration_choices_match_the_quantization_package():
     from tinymoat import quantization
     if hasattr(quantization, "CALIBRATIONS"):
         assert tuple(eval_cli.CALIBRATIONS) == tuple(quantization.CALIBRATIONS)
+
+
+def test_export_takes_the_run_folder_and_its_qat_ranges(run, tmp_path, capsys):
+    from tinymoat.export import cli as export_cli
+    from tinymoat.quantization import float_ops
+    folder, _, held_out = run
+    code = export_cli.main(["--target", "tflite", "--int8", "--weights", str(folder),
+                            "--val-data", str(held_out), "--threshold", "sqnr_db=0",
+                            "--threshold", "top1_agreement=0", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    report = json.loads((tmp_path / "report.json").read_text())
+    entry = report["artifacts"][0]
+    assert entry["notes"]["ranges"] == "learned in quantization-aware training"
+    tflite = (tmp_path / entry["file"]).read_bytes()
+    assert float_ops(tflite) == []
+    assert "QAT model" in err  # the weights line names both models of the run
