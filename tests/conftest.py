@@ -59,3 +59,16 @@ def loaded_micro(**kwargs):
     model = build_micro(**kwargs)
     tinymoat.load_deeplab2_checkpoint(model, str(MICRO / "model.ckpt"))
     return reset_batch_norm_statistics(model, synthetic_images(16, 64, seed=0))
+
+
+def make_color_images(root, classes, per_class=4, seed=0, size=(40, 48)):
+    """Noisy PNGs in ROOT/<class>/, each class dominated by one colour channel."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 80, (*size, 3)).astype(np.uint8)
+            pixels[..., (2 - c) % 3] += 150
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from tinymoat import data as imagedata
 from tinymoat import saving
@@ -14,6 +13,8 @@ from tinymoat.quantization import eval_cli
 from tinymoat.quantization.accuracy import TFLitePredictor, Tally, topk_hits
 from tinymoat.quantization.training import cli as train_cli
 
+from conftest import make_color_images
+
 CLASSES = ("blue", "green", "red")
 MICRO = ["--variant", "tiny-moat-0", "--input-size", "32", "--override", "stem_size=8,8",
          "--override", "hidden_size=8,16,32,64", "--override", "num_blocks=1,1,1,1",
@@ -21,14 +22,7 @@ MICRO = ["--variant", "tiny-moat-0", "--input-size", "32", "--override", "stem_s
 
 
 def make_images(root, classes=CLASSES, per_class=4, seed=0):
-    rng = np.random.default_rng(seed)
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 80, (36, 44, 3)).astype(np.uint8)
-            pixels[..., (2 - c) % 3] += 150
-            Image.fromarray(pixels).save(root / name / f"{i}.png")
-    return root
+    return make_color_images(root, classes, per_class, seed, size=(36, 44))
 
 
 @pytest.fixture(scope="module")

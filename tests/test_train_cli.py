@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import tinymoat
 from tinymoat import saving
@@ -20,7 +19,7 @@ from tinymoat.quantization.training.errors import TrainError
 from tinymoat.quantization.training.optim import Hyper, make_optimizer
 from tinymoat.quantization.training.strategy import make_strategy
 
-from conftest import write_checkpoint
+from conftest import make_color_images, write_checkpoint
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MICRO = ["--variant", "tiny-moat-0", "--input-size", "32", "--override", "stem_size=8,8",
@@ -32,15 +31,7 @@ CLASSES = ("blue", "green", "red")
 
 
 def make_images(root, classes=CLASSES, per_class=4, seed=0):
-    """Noisy 40x48 PNGs, each class dominated by one colour channel."""
-    rng = np.random.default_rng(seed)
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 80, (40, 48, 3)).astype(np.uint8)
-            pixels[..., (2 - c) % 3] += 150
-            Image.fromarray(pixels).save(root / name / f"{i}.png")
-    return root
+    return make_color_images(root, classes, per_class, seed, size=(40, 48))
 
 
 def run_cli(capsys, *argv):
