@@ -26,6 +26,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .relative_bias import factor, relative_indices, worth_it
+from .tflite_graph import TFLiteGraph, consumers, op_name
 from .tflite_metadata.tflite_model import fb, load, serialize
 
 _NUMPY = {fb.TensorType.FLOAT32: np.float32, fb.TensorType.INT8: np.int8,
@@ -35,54 +36,6 @@ _NUMPY = {fb.TensorType.FLOAT32: np.float32, fb.TensorType.INT8: np.int8,
 _VERSIONS = {"GATHER": {np.float32: 1, np.int8: 2, np.uint8: 1, np.int16: 3},
              "TRANSPOSE": {np.float32: 4, np.int8: 4, np.uint8: 4, np.int16: 4},
              "RESHAPE": {np.float32: 1, np.int8: 1, np.uint8: 1, np.int16: 1}}
-
-
-class _Graph:
-    """Appends tensors, buffers and operators to a ModelT's first subgraph."""
-
-    def __init__(self, model):
-        self.model = model
-        self.sub = model.subgraphs[0]
-        self.new_ops: List = []
-
-    def constant(self, name: str, array: np.ndarray, tensor_type, quantization=None) -> int:
-        buffer = fb.BufferT()
-        buffer.data = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
-        self.model.buffers.append(buffer)
-        return self.tensor(name, array.shape, tensor_type, quantization,
-                           len(self.model.buffers) - 1)
-
-    def tensor(self, name, shape, tensor_type, quantization=None, buffer=0) -> int:
-        tensor = fb.TensorT()
-        tensor.name = name.encode()
-        tensor.shape = np.asarray(shape, np.int32)
-        tensor.type = tensor_type
-        tensor.buffer = buffer
-        tensor.quantization = quantization
-        self.sub.tensors.append(tensor)
-        return len(self.sub.tensors) - 1
-
-    def opcode(self, name: str, version: int) -> int:
-        code_value = getattr(fb.BuiltinOperator, name)
-        for index, code in enumerate(self.model.operatorCodes):
-            if max(code.builtinCode, code.deprecatedBuiltinCode) == code_value:
-                code.version = max(code.version, version)
-                return index
-        code = fb.OperatorCodeT()
-        code.builtinCode = code_value
-        code.deprecatedBuiltinCode = min(code_value, 127)
-        code.version = version
-        self.model.operatorCodes.append(code)
-        return len(self.model.operatorCodes) - 1
-
-    def op(self, name: str, version: int, inputs, outputs, options_type, options):
-        op = fb.OperatorT()
-        op.opcodeIndex = self.opcode(name, version)
-        op.inputs = np.asarray(inputs, np.int32)
-        op.outputs = np.asarray(outputs, np.int32)
-        op.builtinOptionsType = options_type
-        op.builtinOptions = options
-        self.new_ops.append(op)
 
 
 def shorten_tensor_names(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
@@ -110,14 +63,11 @@ def shorten_tensor_names(model_bytes: bytes, notes: Optional[Dict] = None) -> by
 def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
     """Returns the model with every dense relative-bias constant stored as its table."""
     model = load(model_bytes)
-    graph = _Graph(model)
+    graph = TFLiteGraph(model)
     sub = graph.sub
-    consumers: Dict[int, set] = {}
-    for op in sub.operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        kind = max(code.builtinCode, code.deprecatedBuiltinCode)
-        for i in (op.inputs if op.inputs is not None else []):
-            consumers.setdefault(int(i), set()).add(kind)
+    readers = {index: {op_name(model, op) for op in ops}
+               for index, ops in consumers(model).items()}
+    new_ops: List = []
     indices: Dict[int, int] = {}
     replaced, saved = 0, 0
     for index, tensor in enumerate(list(sub.tensors)):
@@ -125,7 +75,7 @@ def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> b
         data = model.buffers[tensor.buffer].data if tensor.buffer else None
         # Only constants that are added to attention logits; weights stay untouched.
         if (dtype is None or data is None or dtype == np.float16
-                or consumers.get(index) != {fb.BuiltinOperator.ADD}):
+                or readers.get(index) != {"ADD"}):
             continue
         shape = tuple(int(d) for d in tensor.shape)
         if len(shape) < 3 or shape[-1] != shape[-2] or shape[-1] < 4:
@@ -136,20 +86,21 @@ def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> b
             continue
         table, height, width = found
         table = table.reshape((-1,) + table.shape[-2:])  # [heads, 2H-1, 2W-1]
-        _replace(graph, index, tensor, dtype, table, height, width, indices)
+        new_ops += _expansion(graph, index, tensor, dtype, table, height, width, indices)
         model.buffers[tensor.buffer] = fb.BufferT()
         tensor.buffer = 0
         replaced += 1
         saved += values.nbytes - table.nbytes
     if not replaced:
         return model_bytes
-    sub.operators = graph.new_ops + list(sub.operators)
+    sub.operators = new_ops + list(sub.operators)
     if notes is not None:
         notes["compact_relative_bias"] = {"constants": replaced, "bytes_saved": int(saved)}
     return serialize(model)
 
 
-def _replace(graph: _Graph, index, tensor, dtype, table, height, width, indices):
+def _expansion(graph: TFLiteGraph, index, tensor, dtype, table, height, width, indices) -> List:
+    """The ops computing tensor `index` from its table (GATHER, GATHER, TRANSPOSE, RESHAPE)."""
     name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
     q, tt = tensor.quantization, tensor.type
     heads = table.shape[0]
@@ -164,14 +115,16 @@ def _replace(graph: _Graph, index, tensor, dtype, table, height, width, indices)
     perm = graph.constant(f"{name}/perm", np.asarray([0, 1, 3, 2, 4], np.int32),
                           fb.TensorType.INT32)
     shape = graph.constant(f"{name}/shape", np.asarray(tensor.shape, np.int32), fb.TensorType.INT32)
+    ops = []
     for axis, source, target, length in ((2, table_t, cols, width), (1, cols, both, height)):
         options = fb.GatherOptionsT()
         options.axis, options.batchDims = axis, 0
-        graph.op("GATHER", _VERSIONS["GATHER"][dtype], [source, indices[length]], [target],
-                 fb.BuiltinOptions.GatherOptions, options)
-    graph.op("TRANSPOSE", _VERSIONS["TRANSPOSE"][dtype], [both, perm], [moved],
-             fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT())
+        ops.append(graph.op("GATHER", _VERSIONS["GATHER"][dtype], [source, indices[length]],
+                            [target], fb.BuiltinOptions.GatherOptions, options))
+    ops.append(graph.op("TRANSPOSE", _VERSIONS["TRANSPOSE"][dtype], [both, perm], [moved],
+                        fb.BuiltinOptions.TransposeOptions, fb.TransposeOptionsT()))
     reshape = fb.ReshapeOptionsT()
     reshape.newShape = np.asarray(tensor.shape, np.int32)
-    graph.op("RESHAPE", _VERSIONS["RESHAPE"][dtype], [moved, shape], [index],
-             fb.BuiltinOptions.ReshapeOptions, reshape)
+    ops.append(graph.op("RESHAPE", _VERSIONS["RESHAPE"][dtype], [moved, shape], [index],
+                        fb.BuiltinOptions.ReshapeOptions, reshape))
+    return ops

@@ -34,8 +34,9 @@ from tinymoat.layers import (AttendValues, AttentionSoftmax, DropPath, Gelu, Win
 
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
-from .layers import (AttentionScores, DecomposedLayerNorm, InputQuantize, NormalizeWithPoint,
-                     QuantizationPointsMixin, RelativePositionBiasAdd, Swish, SymmetricConv2D)
+from .layers import (AttentionScores, DecomposedLayerNorm, DepthwiseAveragePool,
+                     InputQuantize, NormalizeWithPoint,
+                     QuantizationPointsMixin, RelativePositionBiasAdd, SigmoidGate, SymmetricConv2D)
 from .quantizers import (ActivationQuantizer, FixedRangeQuantizer, SharedRangeQuantizer,
                          WeightQuantizer)
 
@@ -103,8 +104,13 @@ class MoatQuantizeConfig(_QuantizeConfig):
         return layer.quantization_points()
 
     def get_activations_and_quantizers(self, layer):
-        return [(getattr(layer, attr), self._quantizer(kind, name=attr))
+        return [(getattr(layer, attr), self._point_quantizer(layer, attr, kind))
                 for attr, kind in self._points(layer)]
+
+    def _point_quantizer(self, layer, attr, kind):
+        if kind == "fixed":  # a constant range the layer computes (layer.fixed_range)
+            return FixedRangeQuantizer(*layer.fixed_range(attr), name=attr)
+        return self._quantizer(kind, name=attr)
 
     def set_quantize_activations(self, layer, quantize_activations):
         for (attr, _), value in zip(self._points(layer), quantize_activations):
@@ -214,12 +220,23 @@ def _activation(layer, options):
         return _config(options)
     raise UnsupportedLayerError(
         f"layer {layer.name!r}: Activation({name!r}) has no int8 rule (swish is rewritten "
-        "into Swish by deploy_model)")
+        "into SigmoidGate by deploy_model)")
 
 
-@register(DecomposedLayerNorm, Swish, RelativePositionBiasAdd, NormalizeWithPoint)
+@register(SigmoidGate, RelativePositionBiasAdd, NormalizeWithPoint)
 def _with_points(layer, options):
     return _config(options, points=True)
+
+
+@register(DecomposedLayerNorm)
+def _layer_norm(layer, options):
+    # The variance's 1x1 kernel (1/C) is a weight like any convolution's.
+    return _config(options, weights=[("variance_kernel", -1)], points=True)
+
+
+@register(DepthwiseAveragePool)
+def _depthwise_average_pool(layer, options):
+    return _config(options, weights=[("depthwise_kernel", 2)], points=True)
 
 
 @register(L.AveragePooling2D)

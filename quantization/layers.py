@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
+
 from tinymoat._keras import keras, tf
 from tinymoat.layers import AttentionLogits, Normalize, RelativePositionBias
 
@@ -51,23 +53,29 @@ class QuantizationPointsMixin:
 class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
     """LayerNormalization over the last axis, one TFLite op per step.
 
-        mean     = MEAN(x)                 centered = x - mean
-        squared  = centered * centered     variance = MEAN(squared)
-        inv_std  = RSQRT(variance + eps)   normalized = centered * inv_std
-        [scaled  = normalized * gamma]     [output = scaled + beta]
+        mean     = MEAN(x)                         centered = x - mean
+        squared  = centered * centered
+        variance = CONV_2D 1x1 (squared; kernel 1/C, bias eps)   = mean(squared) + eps
+        inv_std  = RSQRT(variance)                 normalized = centered * inv_std
+        [scaled  = normalized * gamma]             [output = scaled + beta]
 
     Normalising the centered tensor (rather than computing x * (gamma *
     inv_std) + (beta - mean * gamma * inv_std), which is what the converter
     makes of Keras' LayerNormalization) keeps every intermediate in a narrow,
-    input-independent range, which is what 8-bit tensors need. With
-    `affine=False` there is no gamma/beta (the deploy rewrite folds them into
-    the 1x1 convolutions that consume the output) and two ops fewer.
+    input-independent range, which is what 8-bit tensors need. The variance
+    is a 1x1 convolution to one channel so that eps is its bias (an int32
+    in the int8 graph): as an int8 ADD of a constant, eps is so much smaller
+    than the variance's step that XNNPACK refuses the ADD (scale ratio out of
+    range), which split the delegated graph at every LayerNorm. The kernel
+    1/C is exact in int8 (one value per channel). With `affine=False` there is
+    no gamma/beta (the deploy rewrite folds them into the 1x1 convolutions
+    that consume the output) and two ops fewer.
     """
 
     QUANTIZATION_POINTS = (("mean_point", "activation"), ("centered_point", "activation"),
                            ("squared_point", "activation"), ("variance_point", "activation"),
-                           ("variance_eps_point", "activation"), ("inv_std_point", "activation"),
-                           ("normalized_point", "activation"), ("scaled_point", "activation"))
+                           ("inv_std_point", "activation"), ("normalized_point", "activation"),
+                           ("scaled_point", "activation"))
     _AFFINE_POINTS = ("normalized_point", "scaled_point")
 
     def __init__(self, epsilon: float = 1e-3, affine: bool = True, **kwargs):
@@ -77,8 +85,14 @@ class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
         self._init_quantization_points()
 
     def build(self, input_shape):
+        channels = int(input_shape[-1])
+        if len(input_shape) != 4:
+            raise ValueError(f"{self.name}: DecomposedLayerNorm needs [batch, height, width, "
+                             f"channels] inputs, got rank {len(input_shape)}")
+        self.variance_kernel = self.add_weight(
+            name="variance_kernel", shape=(1, 1, channels, 1), trainable=False,
+            initializer=keras.initializers.Constant(1.0 / channels))
         if self.affine:
-            channels = int(input_shape[-1])
             self.gamma = self.add_weight(name="gamma", shape=(channels,),
                                          initializer="ones")
             self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
@@ -88,8 +102,8 @@ class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
         mean = self.mean_point(tf.reduce_mean(inputs, axis=-1, keepdims=True))
         centered = self.centered_point(inputs - mean)
         squared = self.squared_point(centered * centered)
-        variance = self.variance_point(tf.reduce_mean(squared, axis=-1, keepdims=True))
-        variance = self.variance_eps_point(variance + self.epsilon)
+        variance = tf.nn.conv2d(squared, self.variance_kernel, 1, "VALID")
+        variance = self.variance_point(tf.nn.bias_add(variance, tf.constant([self.epsilon])))
         inv_std = self.inv_std_point(tf.math.rsqrt(variance))
         normalized = centered * inv_std
         if not self.affine:
@@ -109,24 +123,37 @@ class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
 
 
 @_register
-class Swish(QuantizationPointsMixin, keras.layers.Layer):
-    """x * sigmoid(x): TFLite has no int8 swish, it runs LOGISTIC then MUL.
+class SigmoidGate(QuantizationPointsMixin, keras.layers.Layer):
+    """x * sigmoid(slope * x): LOGISTIC then MUL (and a MUL by `slope` first unless it is 1).
 
+    slope 1 is swish: TFLite has no int8 swish kernel. slope 1.702 is the
+    sigmoid form of GELU that the int8 deploy graph uses (deploy.py): TFLite's
+    int8 GELU kernel is not taken by XNNPACK (LiteRT 2.3), while MUL and
+    LOGISTIC are, so the whole MBConv stays in one multi-threaded partition.
     The sigmoid output gets TFLite's fixed LOGISTIC range (scale 1/256, zero
-    point -128), the product a learned one.
+    point -128), the scaled input and the product learned ones.
     """
 
-    QUANTIZATION_POINTS = (("sigmoid_point", "unit"),)
+    QUANTIZATION_POINTS = (("scaled_point", "activation"), ("sigmoid_point", "unit"))
 
-    def __init__(self, **kwargs):
+    def __init__(self, slope: float = 1.0, **kwargs):
         super().__init__(**kwargs)
+        self.slope = float(slope)
         self._init_quantization_points()
 
     def call(self, inputs):
-        return inputs * self.sigmoid_point(tf.math.sigmoid(inputs))
+        scaled = inputs if self.slope == 1.0 else self.scaled_point(inputs * self.slope)
+        return inputs * self.sigmoid_point(tf.math.sigmoid(scaled))
+
+    def quantization_points(self):
+        return tuple(p for p in self.QUANTIZATION_POINTS
+                     if self.slope != 1.0 or p[0] != "scaled_point")
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "slope": self.slope}
 
 
 @_register
@@ -226,6 +253,90 @@ class NormalizeWithPoint(QuantizationPointsMixin, Normalize):
 
 
 @_register
+class DepthwiseAveragePool(QuantizationPointsMixin, keras.layers.DepthwiseConv2D):
+    """AveragePooling2D as a depthwise convolution: the same averages, an int8
+    op that XNNPACK runs (LiteRT 2.3 leaves int8 AVERAGE_POOL_2D to a
+    single-threaded builtin kernel, splitting the delegated graph).
+
+    The kernel is 1/k^2 everywhere (exact in int8: one value per channel) and
+    frozen. With "same" padding, windows at the bottom and right borders hold
+    fewer than k^2 pixels and the pool divides by that count, so the result is
+    multiplied by a constant [1, H', W', 1] map of k^2 / count (1 inside).
+    The map's int8 range is chosen so that every entry is exactly a code
+    (e.g. 1, 1.5, 2.25 -> 112, 168, 252 with scale 1/112), so no output is
+    scaled by a rounded factor.
+    """
+
+    QUANTIZATION_POINTS = (("pooled_point", "activation"), ("correction_point", "fixed"))
+
+    def __init__(self, pool_size, strides, padding="valid", **kwargs):
+        kwargs.pop("kernel_size", None)
+        kwargs.pop("use_bias", None)
+        super().__init__(kernel_size=pool_size, strides=strides, padding=padding,
+                         use_bias=False, **kwargs)
+        self.trainable = False
+        self._init_quantization_points()
+        self.correction = None
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.correction = _pool_correction(tuple(input_shape[1:3]), self.kernel_size,
+                                           self.strides, self.padding)
+
+    def call(self, inputs):
+        outputs = super().call(inputs)
+        if self.correction is None:
+            return outputs  # quantized as the layer's output
+        return self.pooled_point(outputs) * self.correction_point(tf.constant(self.correction))
+
+    def quantization_points(self):
+        return () if self.correction is None else self.QUANTIZATION_POINTS
+
+    def fixed_range(self, point):
+        """[min, max] of the `fixed` point: every map entry lands on an int8 code."""
+        return 0.0, exact_grid_max(np.unique(self.correction))
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("kernel_size", "use_bias", "depth_multiplier", "depthwise_initializer",
+                    "depthwise_regularizer", "depthwise_constraint", "bias_initializer",
+                    "bias_regularizer", "bias_constraint", "activation"):
+            config.pop(key, None)
+        return {**config, "pool_size": self.kernel_size}
+
+
+def _pool_correction(size, kernel, strides, padding):
+    """[1, H', W', 1] of k^2 / (pixels in each window), or None if every window is full."""
+    if padding != "same":
+        return None
+    counts = []
+    for n, k, s in zip(size, kernel, strides):
+        out = -(-n // s)
+        pad = max((out - 1) * s + k - n, 0)
+        start = np.arange(out) * s - pad // 2
+        counts.append(np.minimum(start + k, n) - np.maximum(start, 0))
+    full = kernel[0] * kernel[1]
+    count = counts[0][:, None] * counts[1][None, :]
+    if (count == full).all():
+        return None
+    return (full / count).astype(np.float32)[None, :, :, None]
+
+
+def exact_grid_max(values, levels: int = 255) -> float:
+    """The max of a [0, max] int8 range on which every value (>= 0) is a code.
+
+    The largest step max(values) / n (n <= levels) that divides every value;
+    with none, plain max(values) (the values are then rounded).
+    """
+    top = float(np.max(values))
+    for n in range(levels, 0, -1):
+        codes = np.asarray(values, np.float64) * n / top
+        if np.allclose(codes, np.round(codes), rtol=0, atol=1e-4):
+            return top * levels / n
+    return top
+
+
+@_register
 class InputQuantize(keras.layers.Layer):
     """Identity after the model input: the tensor whose range becomes the int8 input's.
 
@@ -240,6 +351,6 @@ class InputQuantize(keras.layers.Layer):
         return input_shape
 
 
-LAYERS = {cls.__name__: cls for cls in (DecomposedLayerNorm, Swish, AttentionScores,
+LAYERS = {cls.__name__: cls for cls in (DecomposedLayerNorm, SigmoidGate, AttentionScores,
                                         RelativePositionBiasAdd, NormalizeWithPoint,
-                                        InputQuantize, SymmetricConv2D)}
+                                        InputQuantize, SymmetricConv2D, DepthwiseAveragePool)}

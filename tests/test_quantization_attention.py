@@ -91,7 +91,7 @@ def test_qat_attention_matmuls_run_in_xnnpack(micro, calibration):
 
 
 def test_key_and_value_biases_are_dropped_or_moved_exactly(micro):
-    deployed = deploy_model(micro)
+    deployed = deploy_model(micro, gelu="erf")
     x = synthetic_images(4, 64, seed=5)
     expected = micro(x).numpy()
     np.testing.assert_allclose(deployed(x).numpy(), expected, atol=2e-5 * np.abs(expected).max())

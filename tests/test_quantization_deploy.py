@@ -1,5 +1,7 @@
 """deploy_model: exact float rewrites into the layers the int8 runtime runs."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -7,8 +9,9 @@ import tinymoat
 from tinymoat._keras import keras
 from tinymoat.layers import HeadProjection
 from tinymoat.quantization import deploy_model, is_deploy_graph, reset_batch_norm_statistics
-from tinymoat.quantization.deploy import Affine, fold_affines
-from tinymoat.quantization.layers import AttentionScores, DecomposedLayerNorm, Swish
+from tinymoat.quantization.deploy import GELU_SIGMOID_SLOPE, Affine, fold_affines
+from tinymoat.quantization.layers import (AttentionScores, DecomposedLayerNorm,
+                                          DepthwiseAveragePool, SigmoidGate, exact_grid_max)
 
 from conftest import MICRO, build_micro
 
@@ -34,11 +37,60 @@ def random_batch_norm(channels, seed):
 
 
 def test_deploy_model_computes_the_same_logits(micro):
-    deployed = deploy_model(micro)
+    deployed = deploy_model(micro, gelu="erf")
     x = np.random.RandomState(1).randn(4, 64, 64, 3).astype(np.float32)
     expected = micro(x).numpy()
     np.testing.assert_allclose(deployed(x).numpy(), expected, atol=1e-5 * np.abs(expected).max())
     assert is_deploy_graph(deployed) and not is_deploy_graph(micro)
+
+
+def test_sigmoid_gelu_is_the_only_approximation_and_a_close_one(micro):
+    deployed = deploy_model(micro)  # the int8 deploy graph: gelu="sigmoid"
+    gates = [layer for layer in deployed.layers if isinstance(layer, SigmoidGate)]
+    gelus = [layer for layer in micro.layers if isinstance(layer, tinymoat.layers.Gelu)]
+    assert sorted(g.name for g in gates if g.slope == GELU_SIGMOID_SLOPE) == \
+        sorted(g.name for g in gelus)
+    x = np.random.RandomState(1).randn(4, 64, 64, 3).astype(np.float32)
+    expected = micro(x).numpy()
+    error = deployed(x).numpy() - expected
+    sqnr_db = 10 * np.log10(np.sum(expected ** 2) / np.sum(error ** 2))
+    assert 25 < sqnr_db < 120  # not exact; 28 dB here, 56 dB on the tiny_moat0_224 fixture
+    with pytest.raises(ValueError, match="gelu"):
+        deploy_model(micro, gelu="tanh")
+
+
+def test_sigmoid_gate_matches_its_formula():
+    x = np.linspace(-6, 6, 101, dtype=np.float32)[None]
+    gate = SigmoidGate(GELU_SIGMOID_SLOPE)
+    np.testing.assert_allclose(gate(x).numpy(), x / (1 + np.exp(-GELU_SIGMOID_SLOPE * x)),
+                               rtol=1e-5, atol=1e-6)
+    exact = 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+    assert np.abs(gate(x).numpy() - exact).max() < 0.021
+
+
+@pytest.mark.parametrize("size,pool,stride,padding", [
+    ((112, 112), 3, 2, "same"), ((7, 9), 3, 2, "same"), ((8, 8), 2, 2, "same"),
+    ((9, 9), 3, 1, "same"), ((8, 8), 3, 2, "valid")])
+def test_depthwise_average_pool_is_the_average_pool(size, pool, stride, padding):
+    x = np.random.RandomState(0).randn(2, *size, 5).astype(np.float32)
+    expected = L.AveragePooling2D(pool, stride, padding)(x).numpy()
+    layer = DepthwiseAveragePool((pool, pool), (stride, stride), padding)
+    layer.build(x.shape)
+    layer.set_weights([np.full((pool, pool, 5, 1), 1 / pool ** 2, np.float32)])
+    np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert (layer.correction is None) == (not layer.quantization_points())
+
+
+def test_the_pool_correction_lands_on_int8_codes():
+    layer = DepthwiseAveragePool((3, 3), (2, 2), "same")
+    layer.build((1, 112, 112, 4))
+    assert sorted(np.unique(layer.correction)) == [1.0, 1.5, 2.25]
+    lo, hi = layer.fixed_range("correction_point")
+    step = (hi - lo) / 255
+    codes = np.unique(layer.correction) / step
+    np.testing.assert_allclose(codes, np.round(codes), atol=1e-4)
+    assert exact_grid_max([1.0, 1 / 3]) == pytest.approx(255 / 255)  # 1/3 * 255 = 85 codes
+    assert exact_grid_max([1.0, 0.7071]) == pytest.approx(1.0)  # nothing divides: plain max
 
 
 def test_deploy_model_folds_every_norm_and_rewrites_attention(micro):
@@ -46,7 +98,7 @@ def test_deploy_model_folds_every_norm_and_rewrites_attention(micro):
     kinds = {type(layer) for layer in deployed.layers}
     assert L.BatchNormalization not in kinds and L.LayerNormalization not in kinds
     assert HeadProjection not in kinds and tinymoat.layers.AttentionLogits not in kinds
-    assert {AttentionScores, DecomposedLayerNorm, Swish} <= kinds
+    assert {AttentionScores, DecomposedLayerNorm, SigmoidGate} <= kinds
     names = {layer.name for layer in deployed.layers}
     assert "block_00_00.pre_norm" not in names and "block_00_00.expand_norm" not in names
     expand = deployed.get_layer("block_00_00.expand_conv")
@@ -102,13 +154,13 @@ def test_decomposed_layer_norm_equals_keras_layer_norm():
     reference.set_weights([gamma, beta])
     decomposed = DecomposedLayerNorm(1e-5)
     decomposed.build(x.shape)
-    decomposed.set_weights([gamma, beta])
+    decomposed.set_weights([gamma, beta, decomposed.variance_kernel.numpy()])
     np.testing.assert_allclose(decomposed(x).numpy(), reference(x).numpy(), atol=2e-5)
 
 
 def test_pixel_input_models_are_inlined_into_one_flat_graph(micro):
     pixels = tinymoat.with_pixel_input(micro)
-    deployed = deploy_model(pixels)
+    deployed = deploy_model(pixels, gelu="erf")
     assert not any(isinstance(layer, keras.Model) for layer in deployed.layers)
     assert deployed.input.name.startswith("pixels")
     x = np.random.RandomState(6).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
