@@ -17,16 +17,24 @@ threads. Rows per variant:
 and MobileNetV2-1.0 float32/int8 (random weights, plain conversion), plus
 ONNX Runtime float32/int8 of the export's ONNX target.
 
-Targets (issue 6, first variant): int8/float32 <= 0.75 at 1 thread (stretch:
-<= MobileNetV2's own ratio); ms per G-MAC of INT8 within 1.25x of MobileNetV2
-INT8; 2 threads >= 1.6x faster than 1 thread (INT8); float32 no slower than
-the plain float32 conversion. Random weights: latency does not depend on them.
+  tflite int8-mixed     the same INT8 graph with softmax and LayerNorm's 1/sqrt
+                        computed in float inside XNNPACK (tinymoat-export --int8 --mixed)
+
+Targets (issue 6, first variant), printed for both INT8 graphs: int8/float32
+<= 0.75 at 1 thread (stretch: <= MobileNetV2's own ratio); ms per G-MAC of
+INT8 within 1.25x of MobileNetV2 INT8; 2 threads >= 1.6x faster than 1
+thread; float32 no slower than the plain float32 conversion; agreement with
+the float Keras model (SQNR on held-out photo crops) at least the plain
+INT8 conversion's. Weights are seeded random, drawn like the deeplab2
+fixtures' (see fixture_style_weights): latency does not depend on the values,
+but which ops a delegate takes depends on the int8 ranges they produce.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import os
 import subprocess
@@ -78,26 +86,87 @@ def plain_tflite(model, images=None):
     return converter.convert()
 
 
+def fixture_style_weights(model, seed=0):
+    """Seeded random weights drawn the way the deeplab2 test fixtures draw them.
+
+    Fresh Keras initialisation leaves every residual branch's last BatchNorm
+    at gamma 0 and BN statistics at 0/1, which gives int8 ranges no trained
+    model has (1e-7 scales that XNNPACK refuses to add); which ops a delegate
+    takes depends on those ranges. The shared fixture tiny_moat0_224 instead
+    draws kernels ~ N(0, 0.02), gammas ~ U(0.8, 1.2), betas, biases and
+    means ~ N(0, 0.05), variances ~ U(0.5, 1.5), position tables ~ N(0, 0.5);
+    so do these, for every variant.
+    """
+    rng = np.random.RandomState(seed)
+    for weight in model.weights:
+        name, shape = weight.name, tuple(weight.shape)
+        if "gamma" in name:
+            value = rng.uniform(0.8, 1.2, shape)
+        elif "moving_variance" in name:
+            value = rng.uniform(0.5, 1.5, shape)
+        elif any(k in name for k in ("beta", "bias", "moving_mean")):
+            value = rng.normal(0, 0.05, shape)
+        elif len(shape) == 3:  # relative position tables [heads, 2H-1, 2W-1]
+            value = rng.normal(0, 0.5, shape)
+        else:
+            value = np.clip(rng.normal(0, 0.02, shape), -0.04, 0.04)
+        weight.assign(value.astype(np.float32))
+    return model
+
+
 def tiny_moat_rows(variant, size, calibration_count, onnx):
     import tinymoat
     from tinymoat import data, macs
     from tinymoat.export.target import ExportJob
-    model = tinymoat.build_model(variant, size, batch_size=1)
+    model = fixture_style_weights(tinymoat.build_model(variant, size, batch_size=1))
     pixels = data.sample_photo_crops(size, count=calibration_count).pixels
     job = ExportJob(model=model, variant=variant, input_size=(size, size),
                     labels=[f"class_{i}" for i in range(model.output.shape[-1])],
                     normalization=model.moat_config.normalization, calibration=pixels,
                     input_type="int8", output_type="int8")
+    mixed = dataclasses.replace(job, mixed=True)
     images = job.normalized(pixels)
     gmacs = macs.count(model)["total"]["macs"] / 1e9
     rows = [(f"{variant} tflite float32", "tflite", export_tflite(job, "float32"), gmacs),
             (f"{variant} tflite int8", "tflite", export_tflite(job, "int8"), gmacs),
+            (f"{variant} tflite int8-mixed", "tflite", export_tflite(mixed, "int8-mixed"), gmacs),
             (f"{variant} plain float32", "tflite", plain_tflite(model), gmacs),
             (f"{variant} plain int8", "tflite", plain_tflite(model, images), gmacs)]
     if onnx:
         rows += [(f"{variant} onnx float32", "onnx", export_onnx(job, "float32"), gmacs),
                  (f"{variant} onnx int8", "onnx", export_onnx(job, "int8"), gmacs)]
-    return rows
+    held_out = job.normalized(data.sample_photo_crops(size, count=16, seed=1).pixels)
+    return rows, agreement(model, held_out, rows)
+
+
+def agreement(model, images, rows):
+    """{row name: (SQNR dB, top-1 agreement)} of each TFLite row against the Keras model."""
+    reference = model.predict(images, batch_size=8, verbose=0)
+    found = {}
+    for name, kind, data, _ in rows:
+        if kind != "tflite":
+            continue
+        interpreter = _litert()(model_content=data)
+        interpreter.allocate_tensors()
+        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        logits = []
+        for image in images:
+            x = image[None]
+            if np.dtype(inp["dtype"]) != np.float32:
+                scale, zero = inp["quantization"]
+                x = np.clip(np.round(x / scale + zero), -128, 127)
+            interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
+            interpreter.invoke()
+            y = interpreter.get_tensor(out["index"]).astype(np.float32)
+            if np.dtype(out["dtype"]) != np.float32:
+                scale, zero = out["quantization"]
+                y = (y - zero) * scale
+            logits.append(y)
+        logits = np.concatenate(logits)
+        noise = np.sum((logits - reference) ** 2)
+        sqnr = float(10 * np.log10(np.sum(reference ** 2) / noise)) if noise else float("inf")
+        found[name] = (sqnr, float(np.mean(logits.argmax(-1) == reference.argmax(-1))))
+    return found
 
 
 def mobilenet_rows(size):
@@ -118,15 +187,15 @@ def build_in_subprocess(variant, size, calibration_count, onnx, folder):
         command.append("--no-onnx")
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(os.path.join(folder, "rows.json")) as f:
-        listed = json.load(f)
+        listed, agreed = json.load(f)
     rows = []
     for name, kind, file_name, gmacs in listed:
         with open(os.path.join(folder, file_name), "rb") as f:
             rows.append((name, kind, f.read(), gmacs))
-    return rows
+    return rows, agreed
 
 
-def write_rows(rows, folder):
+def write_rows(rows, agreed, folder):
     listed = []
     for i, (name, kind, data, gmacs) in enumerate(rows):
         file_name = f"{i}.{kind}"
@@ -134,7 +203,7 @@ def write_rows(rows, folder):
             f.write(data)
         listed.append((name, kind, file_name, gmacs))
     with open(os.path.join(folder, "rows.json"), "w") as f:
-        json.dump(listed, f)
+        json.dump([listed, agreed], f)
 
 
 # ------------------------------------------------------------------ running
@@ -235,7 +304,7 @@ def main(argv=None) -> int:
     from tinymoat.export import progress
     progress.ENABLED = False
     if args.build_one:
-        write_rows(tiny_moat_rows(args.build_one, args.size, args.calibration, args.onnx),
+        write_rows(*tiny_moat_rows(args.build_one, args.size, args.calibration, args.onnx),
                    args.out)
         return 0
     if args.runs < 30:
@@ -243,10 +312,13 @@ def main(argv=None) -> int:
 
     variants = args.variants.split(",")
     start = time.perf_counter()
-    rows = []
+    rows, agreed = [], {}
     for variant in variants:
         with tempfile.TemporaryDirectory() as folder:
-            rows += build_in_subprocess(variant, args.size, args.calibration, args.onnx, folder)
+            built, found = build_in_subprocess(variant, args.size, args.calibration, args.onnx,
+                                               folder)
+            rows += built
+            agreed.update(found)
     rows += mobilenet_rows(args.size)
     print(f"built {len(rows)} models in {time.perf_counter() - start:.0f} s", flush=True)
 
@@ -282,7 +354,9 @@ def main(argv=None) -> int:
     print("|---|---|---|")
     pairs = []
     for variant in variants:
-        pairs += [(f"{variant} tflite", f"{variant} tflite int8", f"{variant} tflite float32"),
+        pairs += [(f"{variant} tflite int8", f"{variant} tflite int8", f"{variant} tflite float32"),
+                  (f"{variant} tflite int8-mixed", f"{variant} tflite int8-mixed",
+                   f"{variant} tflite float32"),
                   (f"{variant} plain (before)", f"{variant} plain int8",
                    f"{variant} plain float32")]
         if args.onnx:
@@ -293,31 +367,46 @@ def main(argv=None) -> int:
         ratio[label] = tuple(ms[(q, t)] / ms[(f, t)] for t in (1, 2))
         print(f"| {label} | {ratio[label][0]:.2f} | {ratio[label][1]:.2f} |")
 
+    print("\nAgreement with the float Keras model (16 held-out photo crops, fixture-style "
+          "weights)")
+    print("| model | SQNR dB | top-1 agreement |")
+    print("|---|---|---|")
+    for name, (sqnr, top1) in agreed.items():
+        print(f"| {name} | {sqnr:.2f} | {top1:.2f} |")
+
     for variant in variants:
-        name = f"{variant} tflite int8"
-        print(f"\n{name}: ops by type (delegated to XNNPACK / total)")
-        print(", ".join(f"{op} {d}/{n}" for op, (n, d) in facts[name][1].items()))
+        for graph in ("int8", "int8-mixed"):
+            name = f"{variant} tflite {graph}"
+            print(f"\n{name}: ops by type (delegated to XNNPACK / total)")
+            print(", ".join(f"{op} {d}/{n}" for op, (n, d) in facts[name][1].items()))
 
     v = variants[0]
-    q, f = f"{v} tflite int8", f"{v} tflite float32"
+    f, plain_f = f"{v} tflite float32", f"{v} plain float32"
     mnet = ratio["mobilenet_v2"][0]
     mnet_q = "mobilenet_v2 int8"
-    per_mac = (ms[(q, 1)] / info[q][2]) / (ms[(mnet_q, 1)] / info[mnet_q][2])
-    checks = [
-        (f"1. {v} int8/float32 at 1 thread <= 0.75", ratio[f"{v} tflite"][0] <= 0.75,
-         f"{ratio[f'{v} tflite'][0]:.2f}"),
-        (f"1s. stretch: <= MobileNetV2's own ratio ({mnet:.2f})", ratio[f"{v} tflite"][0] <= mnet,
-         f"{ratio[f'{v} tflite'][0]:.2f}"),
-        ("2. INT8 ms/G-MAC within 1.25x of MobileNetV2 INT8", per_mac <= 1.25, f"{per_mac:.2f}x"),
-        (f"3. {v} int8: 2 threads >= 1.6x faster than 1", ms[(q, 1)] / ms[(q, 2)] >= 1.6,
-         f"{ms[(q, 1)] / ms[(q, 2)]:.2f}x"),
-        (f"4. {v} float32 no slower than plain float32 (1 thread, 5% noise allowance)",
-         ms[(f, 1)] <= 1.05 * ms[(f"{v} plain float32", 1)],
-         f"{ms[(f, 1)]:.2f} vs {ms[(f'{v} plain float32', 1)]:.2f} ms"),
-    ]
-    print("\nTargets (issue 6)")
-    for text, ok, value in checks:
-        print(f"  {verdict(ok)}  {text}: {value}")
+    print("\nTargets (issue 6), for the default full-INT8 graph and the --mixed graph")
+    for graph in ("int8", "int8-mixed"):
+        q = f"{v} tflite {graph}"
+        mine = ratio[q][0]
+        per_mac = (ms[(q, 1)] / info[q][2]) / (ms[(mnet_q, 1)] / info[mnet_q][2])
+        speedup = ms[(q, 1)] / ms[(q, 2)]
+        before = agreed[f"{v} plain int8"][0]
+        checks = [
+            (f"1. int8/float32 at 1 thread <= 0.75", mine <= 0.75, f"{mine:.2f}"),
+            (f"1s. stretch: <= MobileNetV2's own ratio ({mnet:.2f})", mine <= mnet, f"{mine:.2f}"),
+            ("2. ms/G-MAC within 1.25x of MobileNetV2 INT8", per_mac <= 1.25, f"{per_mac:.2f}x"),
+            ("3. 2 threads >= 1.6x faster than 1", speedup >= 1.6, f"{speedup:.2f}x"),
+            ("5. agreement with float >= the plain conversion's (SQNR)",
+             agreed[q][0] >= before, f"{agreed[q][0]:.2f} vs {before:.2f} dB"),
+        ]
+        print(f"  {q}:")
+        for text, ok, value in checks:
+            print(f"    {verdict(ok)}  {text}: {value}")
+    print(f"  {f}:")
+    slower = ms[(f, 1)] / ms[(plain_f, 1)]
+    print(f"    {verdict(slower <= 1.02)}  4. no slower than the plain float32 conversion "
+          f"(1 thread, 2% noise allowance): {ms[(f, 1)]:.2f} vs {ms[(plain_f, 1)]:.2f} ms "
+          f"({slower:.3f}x); sizes: python bench/export_size.py")
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     return 0
 

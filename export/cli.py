@@ -29,7 +29,9 @@ def parser() -> argparse.ArgumentParser:
                            help="TFLite dynamic-range (int8 weights, float activations)")
     p.set_defaults(precision="float32")
     p.add_argument("--mixed", action="store_true",
-                   help="with --int8: accept ops left in float instead of failing")
+                   help="with --int8: compute softmax and LayerNorm's 1/sqrt in float inside the "
+                   "int8 graph (faster with XNNPACK; not for integer-only accelerators) and "
+                   "accept other ops left in float instead of failing")
     p.add_argument("--variant", choices=list(VARIANTS), default=None)
     p.add_argument("--weights", help="deeplab2 checkpoint, tinymoat saved model, or a "
                    "tinymoat-train run folder (its QAT model is used for --int8)")
@@ -76,7 +78,9 @@ def prepare(args):
     from .progress import quiet, step
     from .target import ExportJob
 
-    plan = targets.resolve(args.target, args.precision)
+    if args.mixed and args.precision != "int8":
+        raise ExportError("--mixed only applies to --int8")
+    plan = targets.resolve(args.target, "int8-mixed" if args.mixed else args.precision)
     overrides = _thresholds(args.threshold)
     if args.input_size is not None and args.input_size <= 0:
         raise ExportError(f"--input-size must be positive, got {args.input_size}")

@@ -13,7 +13,8 @@ from .tflite import TFLiteTarget
 TARGETS: Dict[str, Target] = {t.name: t for t in (TFLiteTarget(), OnnxTarget(), CoreMLTarget())}
 
 # Command-line flag -> requested precision (no flag: float32).
-PRECISION_FLAGS = {"int8": "--int8", "float16": "--fp16", "dynamic": "--dynamic"}
+PRECISION_FLAGS = {"int8": "--int8", "int8-mixed": "--int8 --mixed", "float16": "--fp16",
+                   "dynamic": "--dynamic"}
 
 
 def resolve(target: str, precision: str) -> List[tuple]:

@@ -223,20 +223,10 @@ def _activation(layer, options):
         "into SigmoidGate by deploy_model)")
 
 
-@register(SigmoidGate, RelativePositionBiasAdd, NormalizeWithPoint)
+@register(DecomposedLayerNorm, SigmoidGate, RelativePositionBiasAdd, NormalizeWithPoint,
+          DepthwiseAveragePool)
 def _with_points(layer, options):
     return _config(options, points=True)
-
-
-@register(DecomposedLayerNorm)
-def _layer_norm(layer, options):
-    # The variance's 1x1 kernel (1/C) is a weight like any convolution's.
-    return _config(options, weights=[("variance_kernel", -1)], points=True)
-
-
-@register(DepthwiseAveragePool)
-def _depthwise_average_pool(layer, options):
-    return _config(options, weights=[("depthwise_kernel", 2)], points=True)
 
 
 @register(L.AveragePooling2D)

@@ -67,15 +67,16 @@ class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
     in the int8 graph): as an int8 ADD of a constant, eps is so much smaller
     than the variance's step that XNNPACK refuses the ADD (scale ratio out of
     range), which split the delegated graph at every LayerNorm. The kernel
-    1/C is exact in int8 (one value per channel). With `affine=False` there is
+    is a constant (not a weight: nothing to train or load) quantized
+    symmetrically so that 1/C is exactly code 127. With `affine=False` there is
     no gamma/beta (the deploy rewrite folds them into the 1x1 convolutions
     that consume the output) and two ops fewer.
     """
 
     QUANTIZATION_POINTS = (("mean_point", "activation"), ("centered_point", "activation"),
-                           ("squared_point", "activation"), ("variance_point", "activation"),
-                           ("inv_std_point", "activation"), ("normalized_point", "activation"),
-                           ("scaled_point", "activation"))
+                           ("squared_point", "activation"), ("kernel_point", "fixed"),
+                           ("variance_point", "activation"), ("inv_std_point", "activation"),
+                           ("normalized_point", "activation"), ("scaled_point", "activation"))
     _AFFINE_POINTS = ("normalized_point", "scaled_point")
 
     def __init__(self, epsilon: float = 1e-3, affine: bool = True, **kwargs):
@@ -89,9 +90,7 @@ class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
         if len(input_shape) != 4:
             raise ValueError(f"{self.name}: DecomposedLayerNorm needs [batch, height, width, "
                              f"channels] inputs, got rank {len(input_shape)}")
-        self.variance_kernel = self.add_weight(
-            name="variance_kernel", shape=(1, 1, channels, 1), trainable=False,
-            initializer=keras.initializers.Constant(1.0 / channels))
+        self.channels = channels
         if self.affine:
             self.gamma = self.add_weight(name="gamma", shape=(channels,),
                                          initializer="ones")
@@ -102,7 +101,8 @@ class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
         mean = self.mean_point(tf.reduce_mean(inputs, axis=-1, keepdims=True))
         centered = self.centered_point(inputs - mean)
         squared = self.squared_point(centered * centered)
-        variance = tf.nn.conv2d(squared, self.variance_kernel, 1, "VALID")
+        kernel = self.kernel_point(tf.fill([1, 1, self.channels, 1], 1.0 / self.channels))
+        variance = tf.nn.conv2d(squared, kernel, 1, "VALID")
         variance = self.variance_point(tf.nn.bias_add(variance, tf.constant([self.epsilon])))
         inv_std = self.inv_std_point(tf.math.rsqrt(variance))
         normalized = centered * inv_std
@@ -114,6 +114,10 @@ class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
     def quantization_points(self):
         return tuple(p for p in self.QUANTIZATION_POINTS
                      if self.affine or p[0] not in self._AFFINE_POINTS)
+
+    def fixed_range(self, point):
+        """The 1/C kernel: symmetric int8 with 1/C as code 127, exact."""
+        return -1.0 / self.channels, 1.0 / self.channels
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -253,13 +257,13 @@ class NormalizeWithPoint(QuantizationPointsMixin, Normalize):
 
 
 @_register
-class DepthwiseAveragePool(QuantizationPointsMixin, keras.layers.DepthwiseConv2D):
+class DepthwiseAveragePool(QuantizationPointsMixin, keras.layers.Layer):
     """AveragePooling2D as a depthwise convolution: the same averages, an int8
     op that XNNPACK runs (LiteRT 2.3 leaves int8 AVERAGE_POOL_2D to a
     single-threaded builtin kernel, splitting the delegated graph).
 
-    The kernel is 1/k^2 everywhere (exact in int8: one value per channel) and
-    frozen. With "same" padding, windows at the bottom and right borders hold
+    The kernel is the constant 1/k^2 (exactly int8 code 127 of a symmetric
+    range). With "same" padding, windows at the bottom and right borders hold
     fewer than k^2 pixels and the pool divides by that count, so the result is
     multiplied by a constant [1, H', W', 1] map of k^2 / count (1 inside).
     The map's int8 range is chosen so that every entry is exactly a code
@@ -267,42 +271,46 @@ class DepthwiseAveragePool(QuantizationPointsMixin, keras.layers.DepthwiseConv2D
     scaled by a rounded factor.
     """
 
-    QUANTIZATION_POINTS = (("pooled_point", "activation"), ("correction_point", "fixed"))
+    QUANTIZATION_POINTS = (("kernel_point", "fixed"), ("pooled_point", "activation"),
+                           ("correction_point", "fixed"))
 
     def __init__(self, pool_size, strides, padding="valid", **kwargs):
-        kwargs.pop("kernel_size", None)
-        kwargs.pop("use_bias", None)
-        super().__init__(kernel_size=pool_size, strides=strides, padding=padding,
-                         use_bias=False, **kwargs)
-        self.trainable = False
+        super().__init__(**kwargs)
+        self.pool_size = tuple(int(k) for k in pool_size)
+        self.strides = tuple(int(k) for k in strides)
+        self.padding = str(padding).lower()
         self._init_quantization_points()
         self.correction = None
 
     def build(self, input_shape):
-        super().build(input_shape)
-        self.correction = _pool_correction(tuple(input_shape[1:3]), self.kernel_size,
+        self.channels = int(input_shape[-1])
+        self.correction = _pool_correction(tuple(input_shape[1:3]), self.pool_size,
                                            self.strides, self.padding)
+        super().build(input_shape)
 
     def call(self, inputs):
-        outputs = super().call(inputs)
+        weight = 1.0 / (self.pool_size[0] * self.pool_size[1])
+        kernel = self.kernel_point(tf.fill(self.pool_size + (self.channels, 1), weight))
+        pooled = tf.nn.depthwise_conv2d(inputs, kernel, (1,) + self.strides + (1,),
+                                        self.padding.upper())
         if self.correction is None:
-            return outputs  # quantized as the layer's output
-        return self.pooled_point(outputs) * self.correction_point(tf.constant(self.correction))
+            return pooled  # quantized as the layer's output
+        return self.pooled_point(pooled) * self.correction_point(tf.constant(self.correction))
 
     def quantization_points(self):
-        return () if self.correction is None else self.QUANTIZATION_POINTS
+        if self.correction is None:
+            return self.QUANTIZATION_POINTS[:1]
+        return self.QUANTIZATION_POINTS
 
     def fixed_range(self, point):
-        """[min, max] of the `fixed` point: every map entry lands on an int8 code."""
+        if point == "kernel_point":  # 1/k^2 is code 127 of a symmetric range: exact
+            weight = 1.0 / (self.pool_size[0] * self.pool_size[1])
+            return -weight, weight
         return 0.0, exact_grid_max(np.unique(self.correction))
 
     def get_config(self):
-        config = super().get_config()
-        for key in ("kernel_size", "use_bias", "depth_multiplier", "depthwise_initializer",
-                    "depthwise_regularizer", "depthwise_constraint", "bias_initializer",
-                    "bias_regularizer", "bias_constraint", "activation"):
-            config.pop(key, None)
-        return {**config, "pool_size": self.kernel_size}
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding}
 
 
 def _pool_correction(size, kernel, strides, padding):

@@ -204,7 +204,9 @@ class FixedRangeQuantizer(_Quantizer):
 
     The default [0, 255/256] gives scale 1/256 and zero point -128 in int8,
     the output parameters TFLite requires of LOGISTIC and SOFTMAX, so the
-    converter needs no requantization after them.
+    converter needs no requantization after them. A symmetric range
+    [-m, m] is narrow ([-127, 127], zero point 0): what int8 convolution
+    kernels need, with m exactly code 127.
     """
 
     def __init__(self, min_value: float = UNIT_INTERVAL_MIN, max_value: float = UNIT_INTERVAL_MAX,
@@ -212,6 +214,7 @@ class FixedRangeQuantizer(_Quantizer):
         self.min_value, self.max_value = float(min_value), float(max_value)
         self.name = name
         self.num_bits = int(num_bits)
+        self.narrow_range = self.min_value == -self.max_value
 
     def build(self, tensor_shape, name, layer):
         return {}
@@ -219,7 +222,7 @@ class FixedRangeQuantizer(_Quantizer):
     def __call__(self, inputs, training, weights, **kwargs):
         return tf.quantization.fake_quant_with_min_max_args(
             inputs, min=self.min_value, max=self.max_value, num_bits=self.num_bits,
-            narrow_range=False)
+            narrow_range=self.narrow_range)
 
     def get_config(self):
         return {"min_value": self.min_value, "max_value": self.max_value, "name": self.name,
