@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import json
 import os
 import subprocess
@@ -43,6 +42,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from weights import fixture_style_weights
 
 MOBILENET_V2_MACS = 300e6  # MobileNetV2-1.0 at 224 (the paper's figure)
 
@@ -86,34 +87,6 @@ def plain_tflite(model, images=None):
     return converter.convert()
 
 
-def fixture_style_weights(model, seed=0):
-    """Seeded random weights drawn the way the deeplab2 test fixtures draw them.
-
-    Fresh Keras initialisation leaves every residual branch's last BatchNorm
-    at gamma 0 and BN statistics at 0/1, which gives int8 ranges no trained
-    model has (1e-7 scales that XNNPACK refuses to add); which ops a delegate
-    takes depends on those ranges. The shared fixture tiny_moat0_224 instead
-    draws kernels ~ N(0, 0.02), gammas ~ U(0.8, 1.2), betas, biases and
-    means ~ N(0, 0.05), variances ~ U(0.5, 1.5), position tables ~ N(0, 0.5);
-    so do these, for every variant.
-    """
-    rng = np.random.RandomState(seed)
-    for weight in model.weights:
-        name, shape = weight.name, tuple(weight.shape)
-        if "gamma" in name:
-            value = rng.uniform(0.8, 1.2, shape)
-        elif "moving_variance" in name:
-            value = rng.uniform(0.5, 1.5, shape)
-        elif any(k in name for k in ("beta", "bias", "moving_mean")):
-            value = rng.normal(0, 0.05, shape)
-        elif len(shape) == 3:  # relative position tables [heads, 2H-1, 2W-1]
-            value = rng.normal(0, 0.5, shape)
-        else:
-            value = np.clip(rng.normal(0, 0.02, shape), -0.04, 0.04)
-        weight.assign(value.astype(np.float32))
-    return model
-
-
 def tiny_moat_rows(variant, size, calibration_count, onnx):
     import tinymoat
     from tinymoat import data, macs
@@ -124,12 +97,11 @@ def tiny_moat_rows(variant, size, calibration_count, onnx):
                     labels=[f"class_{i}" for i in range(model.output.shape[-1])],
                     normalization=model.moat_config.normalization, calibration=pixels,
                     input_type="int8", output_type="int8")
-    mixed = dataclasses.replace(job, mixed=True)
     images = job.normalized(pixels)
     gmacs = macs.count(model)["total"]["macs"] / 1e9
     rows = [(f"{variant} tflite float32", "tflite", export_tflite(job, "float32"), gmacs),
             (f"{variant} tflite int8", "tflite", export_tflite(job, "int8"), gmacs),
-            (f"{variant} tflite int8-mixed", "tflite", export_tflite(mixed, "int8-mixed"), gmacs),
+            (f"{variant} tflite int8-mixed", "tflite", export_tflite(job, "int8-mixed"), gmacs),
             (f"{variant} plain float32", "tflite", plain_tflite(model), gmacs),
             (f"{variant} plain int8", "tflite", plain_tflite(model, images), gmacs)]
     if onnx:

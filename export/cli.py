@@ -102,7 +102,7 @@ def prepare(args):
     assert normalization in NORMALIZATION
     job = ExportJob(model=source.model, variant=source.variant, input_size=source.input_size,
                     labels=labels, normalization=normalization, calibration=calib.pixels,
-                    qat_model=qat_model, input_type=input_type, output_type=args.output_type, mixed=args.mixed,
+                    qat_model=qat_model, input_type=input_type, output_type=args.output_type,
                     calibration_statistic=args.calibration, minimum_ios=args.ios,
                     random_weights=source.random)
     with quiet():  # checks may import a converter, which greets stderr

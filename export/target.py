@@ -44,7 +44,6 @@ class ExportJob:
     qat_model: Optional[object] = None  # quantization-aware trained model (INT8 from learned ranges)
     input_type: str = "uint8"           # full-integer TFLite: uint8 | int8 | float32
     output_type: str = "float32"        # full-integer TFLite: uint8 | int8 | float32
-    mixed: bool = False                 # allow float ops in an --int8 graph
     calibration_statistic: str = "minmax"
     minimum_ios: str = "16"
     random_weights: bool = False        # nothing trained: agreement figures are not meaningful

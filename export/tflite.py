@@ -50,7 +50,7 @@ class TFLiteTarget(Target):
         notes: Dict = {}
         pixel_input = precision.startswith("int8") and job.input_type == "uint8"
         if precision.startswith("int8"):
-            data = self._integer(job, pixel_input, notes)
+            data = self._integer(job, pixel_input, notes, mixed=precision == "int8-mixed")
         else:
             data = self._float(job.model, precision)
         data = tflite_compact.compact_relative_bias(data, notes)
@@ -84,7 +84,7 @@ class TFLiteTarget(Target):
         return converter.convert()
 
     @staticmethod
-    def _integer(job: ExportJob, pixel_input: bool, notes: Dict) -> bytes:
+    def _integer(job: ExportJob, pixel_input: bool, notes: Dict, mixed: bool) -> bytes:
         from tinymoat import quantization
         if job.qat_model is not None:
             data = quantization.qat_convert(job.qat_model, input_type=_tf_type(job.input_type),
@@ -97,14 +97,14 @@ class TFLiteTarget(Target):
             data = quantization.ptq_convert(model, images, input_type=_tf_type(job.input_type),
                                             output_type=_tf_type(job.output_type),
                                             calibration=job.calibration_statistic,
-                                            mixed=job.mixed)
+                                            mixed=mixed)
             notes["ranges"] = (f"post-training calibration ({job.calibration_statistic}) on "
                                f"{len(job.calibration)} images")
-        if job.mixed:
+        if mixed:
             data = tflite_islands.float_islands(data, notes=notes)
         left = quantization.float_ops(data)
         notes["float_ops"] = [str(op) for op in left]
-        if left and not job.mixed:
+        if left and not mixed:
             raise ExportError(f"the INT8 graph is not fully integer: {len(left)} float op(s), "
                               f"e.g. {left[0]}; pass --mixed to accept a mixed graph")
         return data

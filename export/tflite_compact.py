@@ -14,9 +14,17 @@ copies element by element when the gathered axis is the last one). Measured
 for one [4, 196, 196] float32 bias, gathers + transpose, 1 thread: 0.27 ms
 in the other order, 0.10 ms in this one; tiny-moat-0 has 9 such biases.
 
-The index tensors are shared by blocks of the same window and the new ops run
-first, so they do not split the graph a delegate takes. The result is exact:
-the same values in the same dtype and quantization.
+The index tensors are shared by blocks of the same window. Each expansion is
+placed right before the ADD that uses it, so the bias is written and read
+while it is still in cache (TFLite's partitioner still groups the delegated
+ops around the GATHERs: two XNNPACK partitions, not one per block). Measured
+on tiny-moat-0 at 224, 1 thread, against all expansions first: float32 16.73
+-> 16.51 ms, INT8 --mixed 7.69 -> 7.49 ms. The result is exact: the same
+values in the same dtype and quantization.
+
+This is what the compact bias costs at run time: 4.45 MB of float32 bias
+written per inference. The dense constants it replaces cost 4.45 MB of file
+(+1.3 bytes per parameter of tiny-moat-0) and no time.
 """
 
 from __future__ import annotations
@@ -67,7 +75,7 @@ def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> b
     sub = graph.sub
     readers = {index: {op_name(model, op) for op in ops}
                for index, ops in consumers(model).items()}
-    new_ops: List = []
+    expansions: Dict[int, List] = {}  # bias tensor -> the ops that compute it
     indices: Dict[int, int] = {}
     replaced, saved = 0, 0
     for index, tensor in enumerate(list(sub.tensors)):
@@ -86,14 +94,20 @@ def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> b
             continue
         table, height, width = found
         table = table.reshape((-1,) + table.shape[-2:])  # [heads, 2H-1, 2W-1]
-        new_ops += _expansion(graph, index, tensor, dtype, table, height, width, indices)
+        expansions[index] = _expansion(graph, index, tensor, dtype, table, height, width,
+                                       indices)
         model.buffers[tensor.buffer] = fb.BufferT()
         tensor.buffer = 0
         replaced += 1
         saved += values.nbytes - table.nbytes
     if not replaced:
         return model_bytes
-    sub.operators = new_ops + list(sub.operators)
+    placed = []
+    for op in sub.operators:  # each expansion right before the op that adds the bias
+        for i in op.inputs:
+            placed += expansions.pop(int(i), [])
+        placed.append(op)
+    sub.operators = placed
     if notes is not None:
         notes["compact_relative_bias"] = {"constants": replaced, "bytes_saved": int(saved)}
     return serialize(model)

@@ -80,6 +80,19 @@ def test_all_targets_int8_with_reports_manifest_and_metadata(saved, images, tmp_
     assert (out_dir / "labels.txt").read_text().split() == LABELS
 
 
+def test_mixed_int8_computes_softmax_and_rsqrt_in_float(saved, images, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    code, _, err = run(["--target", "all", "--int8", "--mixed", "--weights", saved,
+                        "--calib-data", images, "--out", str(out_dir)], capsys)
+    assert code == 0, err
+    # Only TFLite has a mixed graph; "all" takes the targets that have the precision.
+    assert "tiny-moat-0_64_int8-mixed.tflite" in os.listdir(out_dir)
+    assert not [n for n in os.listdir(out_dir) if n.endswith((".onnx", ".mlpackage"))]
+    artifact = json.loads((out_dir / "report.json").read_text())["artifacts"][0]
+    assert artifact["precision"] == "int8-mixed" and artifact["passed"]
+    assert artifact["notes"]["float_islands"] == {"SOFTMAX": 3, "RSQRT": 4}
+
+
 def test_uint8_input_takes_camera_pixels_unchanged(saved, images, tmp_path, capsys):
     code, _, err = run(["--target", "tflite", "--int8", "--weights", saved, "--calib-data", images,
                         "--out", str(tmp_path)], capsys)
@@ -107,6 +120,8 @@ def test_same_inputs_give_byte_identical_tflite(saved, images, tmp_path, capsys)
     (["--target", "onnx", "--dynamic"], "target onnx does not support --dynamic"),
     (["--target", "coreml", "--int8", "--ios", "14"], "ML Programs need iOS 15"),
     (["--target", "onnx", "--int8", "--calibration", "mse"], "not one of ONNX Runtime's"),
+    (["--target", "tflite", "--mixed"], "--mixed only applies to --int8"),
+    (["--target", "onnx", "--int8", "--mixed"], "target onnx does not support --int8 --mixed"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(argv, message, tmp_path, capsys):
     out_dir = tmp_path / "out"

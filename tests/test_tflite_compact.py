@@ -3,6 +3,8 @@ import numpy as np
 import tinymoat
 from tinymoat._keras import tf
 from tinymoat.export import tflite_compact
+from tinymoat.export.tflite_graph import op_name
+from tinymoat.export.tflite_metadata.tflite_model import load
 
 from ai_edge_litert.interpreter import Interpreter
 
@@ -31,6 +33,15 @@ def test_compaction_is_exact_and_shrinks_the_file(micro_golden):
     x = np.random.default_rng(0).normal(size=(1, 128, 128, 3)).astype(np.float32)
     np.testing.assert_array_equal(run(compact, x), run(dense, x))
     assert tflite_compact.compact_relative_bias(compact) == compact  # nothing left to do
+    # Each expansion sits right before the ADD that uses the bias (cache-hot).
+    model_t = load(compact)
+    ops = model_t.subgraphs[0].operators
+    names = [op_name(model_t, op) for op in ops]
+    for i, name in enumerate(names):
+        if name == "GATHER" and names[i - 1] != "GATHER":
+            assert names[i:i + 5] == ["GATHER", "GATHER", "TRANSPOSE", "RESHAPE", "ADD"], names
+            assert int(ops[i + 3].outputs[0]) in [int(t) for t in ops[i + 4].inputs]
+    assert names.count("GATHER") == 4 and names[0] != "GATHER"
 
 
 def test_fused_tensor_names_keep_their_first_op_and_numbers_stay_identical(micro_golden):

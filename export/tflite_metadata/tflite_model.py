@@ -158,8 +158,29 @@ class _AlignedBufferT(fb.BufferT):
         return fb.BufferEnd(builder)
 
 
+class _SharingBuilder(flatbuffers.Builder):
+    """A Builder that writes each distinct numeric vector once.
+
+    FlatBuffers tables may point at the same vector, and TFLite models are
+    full of equal ones: every per-channel weight carries an int64 zero point
+    per channel, all 0 (8 bytes each; 376 KB of tiny-moat-0's INT8 file, 9 %).
+    The reader sees the same values; the file holds each array once.
+    """
+
+    def __init__(self, size):
+        super().__init__(size)
+        self._vectors = {}
+
+    def CreateNumpyVector(self, x):  # noqa: N802 - flatbuffers' name
+        x = np.asarray(x)
+        key = (x.dtype.str, x.shape, x.tobytes())
+        if key not in self._vectors:
+            self._vectors[key] = super().CreateNumpyVector(x)
+        return self._vectors[key]
+
+
 def serialize(model: "fb.ModelT") -> bytes:
-    """Packs the model back into a finished "TFL3" FlatBuffer."""
+    """Packs the model back into a finished "TFL3" FlatBuffer (equal vectors shared)."""
     originals = model.buffers
     aligned = []
     for buf in originals or []:
@@ -168,7 +189,7 @@ def serialize(model: "fb.ModelT") -> bytes:
         aligned.append(copy)
     model.buffers = aligned if originals is not None else None
     try:
-        builder = flatbuffers.Builder(max(1024, _data_size(model) + 65536))
+        builder = _SharingBuilder(max(1024, _data_size(model) + 65536))
         builder.Finish(model.Pack(builder), TFLITE_IDENTIFIER)
         return bytes(builder.Output())
     finally:

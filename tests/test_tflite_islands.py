@@ -1,0 +1,95 @@
+"""--int8 --mixed: softmax and LayerNorm's 1/sqrt in float inside an int8 graph."""
+
+import collections
+
+import numpy as np
+import pytest
+
+import tinymoat
+from tinymoat import data
+from tinymoat.export import tflite_islands
+from tinymoat.export.tflite_graph import op_name
+from tinymoat.export.tflite_metadata.tflite_model import fb, load
+from tinymoat.export.validate import compare
+from tinymoat.quantization import float_op_details, ptq_convert
+
+from ai_edge_litert.interpreter import Interpreter
+
+from conftest import MICRO, build_micro
+
+
+@pytest.fixture(scope="module")
+def int8_model():
+    model = build_micro(batch_size=1)
+    tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
+    images = tinymoat.preprocess(data.sample_photo_crops(64, count=24).pixels.astype(np.float32))
+    return model, images, ptq_convert(model, images[:16])
+
+
+def logits(model_bytes, images):
+    interpreter = Interpreter(model_content=model_bytes)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    results = []
+    for image in images:
+        scale, zero = inp["quantization"]
+        interpreter.set_tensor(inp["index"], np.clip(np.round(image[None] / scale + zero),
+                                                     -128, 127).astype(np.int8))
+        interpreter.invoke()
+        scale, zero = out["quantization"]
+        results.append((interpreter.get_tensor(out["index"]).astype(np.float32) - zero) * scale)
+    return np.concatenate(results)
+
+
+def delegated_partitions(model_bytes):
+    """(XNNPACK partitions, op names left to TFLite's own kernels)."""
+    interpreter = Interpreter(model_content=model_bytes, num_threads=1)
+    interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()  # pylint: disable=protected-access
+    delegated = {int(t) for o in ops if o["op_name"] == "DELEGATE" for t in o["outputs"]}
+    left = []
+    for op in ops:
+        if op["op_name"] == "DELEGATE" or int(op["outputs"][0]) in delegated:
+            continue
+        try:
+            interpreter.get_tensor(int(op["outputs"][0]))
+            left.append(op["op_name"])
+        except ValueError:  # internal to a delegate partition
+            pass
+    return sum(o["op_name"] == "DELEGATE" for o in ops), left
+
+
+def test_islands_wrap_softmax_and_rsqrt_and_keep_int8_between_ops(int8_model):
+    model, images, int8 = int8_model
+    notes = {}
+    mixed = tflite_islands.float_islands(int8, notes=notes)
+    # micro: 3 attention blocks (softmax + LayerNorm) and the head's LayerNorm
+    assert notes["float_islands"] == {"SOFTMAX": 3, "RSQRT": 4}
+    parsed = load(mixed)
+    sub = parsed.subgraphs[0]
+    ops = sub.operators
+    names = [op_name(parsed, op) for op in ops]
+    for i, name in enumerate(names):
+        if name in ("SOFTMAX", "RSQRT"):
+            assert names[i - 1] == "DEQUANTIZE" and names[i + 1] == "QUANTIZE"
+            assert sub.tensors[ops[i].inputs[0]].type == fb.TensorType.FLOAT32
+            assert sub.tensors[ops[i + 1].outputs[0]].type == fb.TensorType.INT8
+    kinds = collections.Counter(d.name for d in float_op_details(mixed))
+    assert set(kinds) == {"DEQUANTIZE", "SOFTMAX", "RSQRT", "QUANTIZE"}, kinds
+    assert float_op_details(int8) == []
+    # Everything runs in XNNPACK; the int8 graph leaves SOFTMAX and RSQRT to TFLite.
+    assert delegated_partitions(mixed) == (1, [])
+    assert set(delegated_partitions(int8)[1]) == {"SOFTMAX", "RSQRT"}
+    # Same ranges, float instead of int8 kernels: the logits barely move.
+    reference = model(images[16:]).numpy()
+    before, after = compare(reference, logits(int8, images[16:])), \
+        compare(reference, logits(mixed, images[16:]))
+    assert after["sqnr_db"] > before["sqnr_db"] - 1.0, (before, after)
+    assert tflite_islands.float_islands(mixed) == mixed  # nothing left to rewrite
+
+
+def test_a_float_model_has_no_islands_to_make():
+    model = build_micro(batch_size=1)
+    from tinymoat._keras import tf
+    flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    assert tflite_islands.float_islands(flat) == flat
