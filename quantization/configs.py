@@ -223,10 +223,14 @@ def _activation(layer, options):
         "into SigmoidGate by deploy_model)")
 
 
-@register(DecomposedLayerNorm, SigmoidGate, RelativePositionBiasAdd, NormalizeWithPoint,
-          DepthwiseAveragePool)
+@register(DecomposedLayerNorm, SigmoidGate, RelativePositionBiasAdd, NormalizeWithPoint)
 def _with_points(layer, options):
     return _config(options, points=True)
+
+
+@register(DepthwiseAveragePool)
+def _depthwise_average_pool(layer, options):
+    return _config(options, points=True, output="shared")  # the input's grid, as the pool
 
 
 @register(L.AveragePooling2D)

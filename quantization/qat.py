@@ -84,7 +84,10 @@ def link_shared_ranges(qat_model: keras.Model) -> keras.Model:
     model yourself. Idempotent.
     """
     for layer in qat_model.layers:
-        for quantizer in getattr(layer, "_output_quantizers", None) or ():
+        # Output quantizers and those of points inside a layer (layers.py) alike
+        # take the range of what flows into the layer.
+        points = [a.quantizer for a in getattr(layer, "_quantize_activations", None) or ()]
+        for quantizer in list(getattr(layer, "_output_quantizers", None) or ()) + points:
             if isinstance(quantizer, SharedRangeQuantizer):
                 quantizer.source = _upstream_range(layer)
     return qat_model
