@@ -68,12 +68,14 @@ class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
     than the variance's step that XNNPACK refuses the ADD (scale ratio out of
     range), which split the delegated graph at every LayerNorm. The kernel
     is a constant (not a weight: nothing to train or load) quantized
-    symmetrically so that 1/C is exactly code 127. With `affine=False` there is
+    symmetrically so that 1/C is exactly code 127. The mean keeps the input's
+    range (a mean lies within it): with a range of its own, a mean near 0 got
+    a step so much finer than the input's that XNNPACK refused the SUB. With `affine=False` there is
     no gamma/beta (the deploy rewrite folds them into the 1x1 convolutions
     that consume the output) and two ops fewer.
     """
 
-    QUANTIZATION_POINTS = (("mean_point", "activation"), ("centered_point", "activation"),
+    QUANTIZATION_POINTS = (("mean_point", "shared"), ("centered_point", "activation"),
                            ("squared_point", "activation"), ("kernel_point", "fixed"),
                            ("variance_point", "activation"), ("inv_std_point", "activation"),
                            ("normalized_point", "activation"), ("scaled_point", "activation"))
