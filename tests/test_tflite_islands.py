@@ -93,3 +93,24 @@ def test_a_float_model_has_no_islands_to_make():
     from tinymoat._keras import tf
     flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     assert tflite_islands.float_islands(flat) == flat
+
+
+def test_equal_vectors_are_written_once_and_read_back_the_same(int8_model, monkeypatch):
+    """serialize() shares equal vectors, chiefly per-channel zero points (all 0)."""
+    import flatbuffers
+    from tinymoat.export.tflite_metadata import tflite_model
+    _, images, int8 = int8_model
+    shared = tflite_model.serialize(load(int8))
+    monkeypatch.setattr(tflite_model, "_SharingBuilder", flatbuffers.Builder)
+    unshared = tflite_model.serialize(load(int8))
+    zero_points = [t.quantization.zeroPoint for t in load(shared).subgraphs[0].tensors
+                   if t.quantization is not None and t.quantization.zeroPoint is not None]
+    channels = sum(len(z) for z in zero_points if len(z) > 1)
+    assert channels > 100 and not any(z.any() for z in zero_points if len(z) > 1)
+    # Each per-channel zero point (int64) is written once per distinct length, not per tensor.
+    distinct = {len(z) for z in zero_points}
+    assert len(unshared) - len(shared) >= 8 * channels - sum(8 * n + 8 for n in distinct)
+    np.testing.assert_array_equal(logits(shared, images[16:]), logits(unshared, images[16:]))
+    assert [len(z) for z in zero_points] == [
+        len(t.quantization.zeroPoint) for t in load(unshared).subgraphs[0].tensors
+        if t.quantization is not None and t.quantization.zeroPoint is not None]
