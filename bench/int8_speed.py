@@ -113,6 +113,8 @@ def tiny_moat_rows(variant, size, calibration_count, onnx):
 
 def agreement(model, images, rows):
     """{row name: (SQNR dB, top-1 agreement)} of each TFLite row against the Keras model."""
+    from tinymoat.export.tflite import dequantize, quantize
+    from tinymoat.export.validate import compare
     reference = model.predict(images, batch_size=8, verbose=0)
     found = {}
     for name, kind, data, _ in rows:
@@ -123,21 +125,11 @@ def agreement(model, images, rows):
         inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
         logits = []
         for image in images:
-            x = image[None]
-            if np.dtype(inp["dtype"]) != np.float32:
-                scale, zero = inp["quantization"]
-                x = np.clip(np.round(x / scale + zero), -128, 127)
-            interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
+            interpreter.set_tensor(inp["index"], quantize(image[None], inp))
             interpreter.invoke()
-            y = interpreter.get_tensor(out["index"]).astype(np.float32)
-            if np.dtype(out["dtype"]) != np.float32:
-                scale, zero = out["quantization"]
-                y = (y - zero) * scale
-            logits.append(y)
-        logits = np.concatenate(logits)
-        noise = np.sum((logits - reference) ** 2)
-        sqnr = float(10 * np.log10(np.sum(reference ** 2) / noise)) if noise else float("inf")
-        found[name] = (sqnr, float(np.mean(logits.argmax(-1) == reference.argmax(-1))))
+            logits.append(dequantize(interpreter.get_tensor(out["index"]), out))
+        figures = compare(reference, np.concatenate(logits))
+        found[name] = (float(figures["sqnr_db"]), float(figures["top1_agreement"]))
     return found
 
 
