@@ -70,9 +70,10 @@ class DecomposedLayerNorm(QuantizationPointsMixin, keras.layers.Layer):
     is a constant (not a weight: nothing to train or load) quantized
     symmetrically so that 1/C is exactly code 127. The mean keeps the input's
     range (a mean lies within it): with a range of its own, a mean near 0 got
-    a step so much finer than the input's that XNNPACK refused the SUB. With `affine=False` there is
-    no gamma/beta (the deploy rewrite folds them into the 1x1 convolutions
-    that consume the output) and two ops fewer.
+    a step so much finer than the input's that XNNPACK refused the SUB.
+
+    With `affine=False` there is no gamma/beta (the deploy rewrite folds them
+    into the 1x1 convolutions that consume the output) and two ops fewer.
     """
 
     QUANTIZATION_POINTS = (("mean_point", "shared"), ("centered_point", "activation"),
