@@ -10,6 +10,7 @@ from tinymoat.export.target import ExportError, ExportJob
 from tinymoat.export.tflite import TFLiteTarget
 from tinymoat.export.tflite_metadata import read_metadata
 from tinymoat.export.validate import compare
+from tinymoat.quantization import tflite_ops
 
 from conftest import MICRO, build_micro
 
@@ -43,6 +44,10 @@ def test_float_precisions(job, held_out, tmp_path, precision, least_sqnr, input_
     described = target.describe(path)
     assert described["input"]["dtype"] == np.dtype(input_dtype).name
     assert described["metadata"]["input"]["mean"] == pytest.approx(job.mean_std[0].tolist())
+    # Converted from the exact deploy graph: LayerNorm's variance is a 1x1
+    # convolution, not the converter's SQUARED_DIFFERENCE, and no FC projections.
+    names = {op.name for op in tflite_ops(open(path, "rb").read())}
+    assert "SQUARED_DIFFERENCE" not in names and "FULLY_CONNECTED" not in names, names
 
 
 @pytest.mark.parametrize("input_type,output_type", [("uint8", "float32"), ("int8", "int8"),

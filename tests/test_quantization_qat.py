@@ -78,6 +78,21 @@ def test_fixed_range_ops_get_tflites_int8_output_parameters(micro, trained):
         assert d.outputs[0].zero_point[0] == -128, d.index
 
 
+def test_pool_sums_and_layer_norm_means_stay_on_their_inputs_grid(trained):
+    """The depthwise pool and LayerNorm's MEAN keep their input's scale (XNNPACK
+    refused a SUB whose mean had a grid far finer than its input's)."""
+    _, tflite, _ = trained
+    details = op_details(tflite)
+    pools = [d for d in details if d.name == "DEPTHWISE_CONV_2D"
+             and "shortcut_pool" in d.outputs[0].name]
+    means = [d for d in details if d.name == "MEAN" and "norm" in d.outputs[0].name
+             and d.outputs[0].shape[-1] == 1]
+    assert pools and means
+    for d in pools + means:
+        assert d.outputs[0].scale[0] == pytest.approx(d.inputs[0].scale[0], rel=1e-6), d
+        assert d.outputs[0].zero_point[0] == d.inputs[0].zero_point[0], d
+
+
 def test_weights_are_per_channel_int8_and_biases_int32(trained):
     _, tflite, _ = trained
     for d in op_details(tflite):
