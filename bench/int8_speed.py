@@ -10,7 +10,8 @@ threads. Rows per variant:
 
   tflite float32        the export's float32 (TFLiteTarget, compact bias)
   tflite int8           the export's full INT8 (TFLiteTarget: ptq_convert, minmax,
-                        int8 in/out, compact bias)
+                        int8 in/out, SOFTMAX and RSQRT as int8 ops XNNPACK runs,
+                        compact bias)
   plain float32/int8    the straightforward conversion of the original Keras
                         model (TFLiteConverter, PTQ with a representative dataset)
                         - the "before" rows
@@ -25,7 +26,8 @@ Targets (issue 6, first variant), printed for both INT8 graphs: int8/float32
 INT8 within 1.25x of MobileNetV2 INT8; 2 threads >= 1.6x faster than 1
 thread; float32 no slower than the plain float32 conversion; agreement with
 the float Keras model (SQNR on held-out photo crops) at least the plain
-INT8 conversion's. Weights are seeded random, drawn like the deeplab2
+INT8 conversion's, also on the tiny_moat0_224 checkpoint fixture's weights
+when ../shared is beside the repository (agreement only). Weights are seeded random, drawn like the deeplab2
 fixtures' (see fixture_style_weights): latency does not depend on the values,
 but which ops a delegate takes depends on the int8 ranges they produce.
 """
@@ -46,6 +48,7 @@ import numpy as np
 from weights import fixture_style_weights
 
 MOBILENET_V2_MACS = 300e6  # MobileNetV2-1.0 at 224 (the paper's figure)
+HELD_OUT = 48  # photo crops for the agreement figures (16 left +-0.3 dB of noise)
 
 
 def _litert():
@@ -87,11 +90,30 @@ def plain_tflite(model, images=None):
     return converter.convert()
 
 
-def tiny_moat_rows(variant, size, calibration_count, onnx):
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                       "fixtures", "deeplab2", "tiny_moat0_224")
+
+
+def tiny_moat_rows(variant, size, calibration_count, onnx, held_out=HELD_OUT):
     import tinymoat
+    from tinymoat import data
+    model = fixture_style_weights(tinymoat.build_model(variant, size, batch_size=1))
+    rows, job, gmacs = export_rows(model, variant, size, calibration_count, onnx)
+    held = job.normalized(data.sample_photo_crops(size, count=held_out, seed=1).pixels)
+    agreed = agreement(model, held, rows)
+    if variant == "tiny-moat-0" and size == 224 and os.path.isdir(FIXTURE):
+        # the same rows built from the checkpoint fixture's weights (released layout)
+        tinymoat.load_deeplab2_checkpoint(model, FIXTURE)
+        fixture_rows, _, _ = export_rows(model, variant, size, calibration_count, onnx=False)
+        agreed.update({name.replace(variant, f"{variant} [fixture]"): value for name, value in
+                       agreement(model, held, [r for r in fixture_rows if "float32" not in r[0]])
+                       .items()})
+    return rows, agreed
+
+
+def export_rows(model, variant, size, calibration_count, onnx):
     from tinymoat import data, macs
     from tinymoat.export.target import ExportJob
-    model = fixture_style_weights(tinymoat.build_model(variant, size, batch_size=1))
     pixels = data.sample_photo_crops(size, count=calibration_count).pixels
     job = ExportJob(model=model, variant=variant, input_size=(size, size),
                     labels=[f"class_{i}" for i in range(model.output.shape[-1])],
@@ -107,8 +129,7 @@ def tiny_moat_rows(variant, size, calibration_count, onnx):
     if onnx:
         rows += [(f"{variant} onnx float32", "onnx", export_onnx(job, "float32"), gmacs),
                  (f"{variant} onnx int8", "onnx", export_onnx(job, "int8"), gmacs)]
-    held_out = job.normalized(data.sample_photo_crops(size, count=16, seed=1).pixels)
-    return rows, agreement(model, held_out, rows)
+    return rows, job, gmacs
 
 
 def agreement(model, images, rows):
@@ -331,8 +352,8 @@ def main(argv=None) -> int:
         ratio[label] = tuple(ms[(q, t)] / ms[(f, t)] for t in (1, 2))
         print(f"| {label} | {ratio[label][0]:.2f} | {ratio[label][1]:.2f} |")
 
-    print("\nAgreement with the float Keras model (16 held-out photo crops, fixture-style "
-          "weights)")
+    print(f"\nAgreement with the float Keras model ({HELD_OUT} held-out photo crops; "
+          "fixture-style random weights, [fixture]: the tiny_moat0_224 checkpoint fixture's)")
     print("| model | SQNR dB | top-1 agreement |")
     print("|---|---|---|")
     for name, (sqnr, top1) in agreed.items():
@@ -355,6 +376,8 @@ def main(argv=None) -> int:
         per_mac = (ms[(q, 1)] / info[q][2]) / (ms[(mnet_q, 1)] / info[mnet_q][2])
         speedup = ms[(q, 1)] / ms[(q, 2)]
         before = agreed[f"{v} plain int8"][0]
+        fixture = [agreed.get(f"{v} [fixture] {kind}", (None,))[0]
+                   for kind in (f"tflite {graph}", "plain int8")]
         checks = [
             (f"1. int8/float32 at 1 thread <= 0.75", mine <= 0.75, f"{mine:.2f}"),
             (f"1s. stretch: <= MobileNetV2's own ratio ({mnet:.2f})", mine <= mnet, f"{mine:.2f}"),
@@ -363,6 +386,9 @@ def main(argv=None) -> int:
             ("5. agreement with float >= the plain conversion's (SQNR)",
              agreed[q][0] >= before, f"{agreed[q][0]:.2f} vs {before:.2f} dB"),
         ]
+        if None not in fixture:
+            checks.append(("5f. the same on the checkpoint fixture's weights",
+                           fixture[0] >= fixture[1], f"{fixture[0]:.2f} vs {fixture[1]:.2f} dB"))
         print(f"  {q}:")
         for text, ok, value in checks:
             print(f"    {verdict(ok)}  {text}: {value}")

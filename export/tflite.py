@@ -6,8 +6,9 @@ channels); every other variant takes normalised float or int8 input, and the
 metadata tells apps which. The relative position bias is stored compactly
 (`tflite_compact.py`) and Android-readable metadata with labels is attached.
 Float variants convert the exact float rewrite of the model (deploy_model
-with erf GELU); `--int8 --mixed` computes SOFTMAX and RSQRT in float
-(`tflite_islands.py`).
+with erf GELU). In the INT8 graph SOFTMAX and RSQRT, which XNNPACK has no
+int8 kernel for, are rewritten into int8 ops it has (`tflite_integer.py`);
+`--int8 --mixed` computes them in float instead (`tflite_islands.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from tinymoat import __version__, with_pixel_input
 from tinymoat._keras import tf
 
-from . import tflite_compact, tflite_islands
+from . import tflite_compact, tflite_integer, tflite_islands
 from .target import ExportError, ExportJob, Target
 from .tflite_metadata import add_image_classifier_metadata, read_metadata
 
@@ -103,6 +104,8 @@ class TFLiteTarget(Target):
                                f"{len(job.calibration)} images")
         if mixed:
             data = tflite_islands.float_islands(data, notes=notes)
+        else:
+            data = tflite_integer.integer_kernels(data, notes)
         left = quantization.float_ops(data)
         notes["float_ops"] = [str(op) for op in left]
         if left and not mixed:

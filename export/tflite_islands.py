@@ -1,13 +1,12 @@
 """Float islands in an int8 TFLite graph: the `--int8 --mixed` graph.
 
 Two ops of tiny-MOAT's int8 graph have no int8 kernel that XNNPACK (LiteRT
-2.3) takes: SOFTMAX (attention) and RSQRT (LayerNorm's 1/std). TFLite runs
-them with its builtin int8 kernels, single-threaded, and each splits the
-delegated graph; the int8 SOFTMAX kernel is also slow (measured for one
-[4, 196, 196] softmax, 1 thread: 0.27 ms int8 builtin vs 0.045 ms float32 in
-XNNPACK). No decomposition into ops XNNPACK does take in int8 keeps the
-softmax's precision: its row sum spans [1, tokens] and an int8 tensor cannot
-hold it to the ~1 % the division needs.
+2.3) takes: SOFTMAX (attention) and RSQRT (LayerNorm's 1/std). The default
+INT8 graph rewrites them into int8 ops XNNPACK does take
+(`tflite_integer.py`); the mixed graph instead computes them in float, which
+is more exact and, for the softmax, a little faster on CPUs with fast float
+(one [4, 196, 196] softmax, 1 thread: 0.045 ms float32 in XNNPACK, 0.11 ms
+for the int8 rewrite, 0.27 ms for TFLite's builtin int8 kernel).
 
 `float_islands` rewrites each such int8 op as DEQUANTIZE -> the same op in
 float32 -> QUANTIZE back onto the op's own output grid. Every tensor between
