@@ -140,7 +140,7 @@ def test_calibration_choices_match_the_quantization_package():
 
 def test_export_takes_the_run_folder_and_its_qat_ranges(run, tmp_path, capsys):
     from tinymoat.export import cli as export_cli
-    from tinymoat.quantization import float_ops
+    from tinymoat.quantization import float_ops, tflite_ops
     folder, _, held_out = run
     code = export_cli.main(["--target", "tflite", "--int8", "--weights", str(folder),
                             "--val-data", str(held_out), "--threshold", "sqnr_db=0",
@@ -152,4 +152,7 @@ def test_export_takes_the_run_folder_and_its_qat_ranges(run, tmp_path, capsys):
     assert entry["notes"]["ranges"] == "learned in quantization-aware training"
     tflite = (tmp_path / entry["file"]).read_bytes()
     assert float_ops(tflite) == []
+    # the QAT graph gets the same int8 SOFTMAX / RSQRT rewrite as a PTQ one
+    assert entry["notes"]["integer_kernels"] == {"SOFTMAX": 3, "RSQRT": 4}
+    assert not {"SOFTMAX", "RSQRT"} & {op.name for op in tflite_ops(tflite)}
     assert "QAT model" in err  # the weights line names both models of the run
