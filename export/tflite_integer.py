@@ -65,9 +65,9 @@ _RAMP = 6.0   # a RELU6 ramp's top; ramps are quantized on [0, 6]
 
 
 def breakpoints(tokens: int, rho: Optional[float] = None) -> np.ndarray:
-    """t_0 = 1 < t_1 < ... < t_M >= tokens, t_i = rho^i: where log's pieces meet."""
+    """t_0 = 1 < t_1 < ... < t_M >= tokens, t_i = rho^i, M >= 2: where log's pieces meet."""
     rho = RHO if rho is None else rho
-    count = max(1, math.ceil(math.log(tokens) / math.log(rho) - 1e-9))
+    count = max(2, math.ceil(math.log(tokens) / math.log(rho) - 1e-9))  # two halves of log
     return rho ** np.arange(count + 1, dtype=np.float64)
 
 

@@ -153,6 +153,6 @@ def test_export_takes_the_run_folder_and_its_qat_ranges(run, tmp_path, capsys):
     tflite = (tmp_path / entry["file"]).read_bytes()
     assert float_ops(tflite) == []
     # the QAT graph gets the same int8 SOFTMAX / RSQRT rewrite as a PTQ one
-    assert entry["notes"]["integer_kernels"] == {"SOFTMAX": 3, "RSQRT": 4}
+    assert set(entry["notes"]["integer_kernels"]) == {"SOFTMAX", "RSQRT"}
     assert not {"SOFTMAX", "RSQRT"} & {op.name for op in tflite_ops(tflite)}
     assert "QAT model" in err  # the weights line names both models of the run

@@ -64,7 +64,8 @@ def test_rsqrt_gives_the_builtin_kernels_code_for_every_input_code(low, high):
 
 
 @pytest.mark.parametrize("shape,spread", [((1, 2, 49, 49), 3.0), ((1, 4, 196, 196), 12.0),
-                                          ((2, 16, 16), 40.0)])
+                                          ((2, 16, 16), 40.0), ((1, 3, 4, 1), 5.0),
+                                          ((1, 1, 4, 2), 5.0)])
 def test_softmax_matches_the_float_softmax_and_runs_in_xnnpack(shape, spread):
     low, high = -spread / 2, spread / 2
     builtin = convert(lambda x: tf.nn.softmax(x), shape, low, high)
@@ -86,6 +87,8 @@ def test_softmax_matches_the_float_softmax_and_runs_in_xnnpack(shape, spread):
     want /= want.sum(-1, keepdims=True)
     probs = (got.astype(np.float64) - z_out) * s_out
     assert np.abs(probs - want).max() < 0.03
+    if shape[-1] < 16:  # a handful of probabilities: no statistics to compare
+        return
     built, _, (s_b, z_b) = run_codes(builtin, codes)
     reference = (built.astype(np.float64) - z_b) * s_b
     # about as close to the float softmax as TFLite's own int8 kernel, and rows
@@ -113,3 +116,4 @@ def test_breakpoints_cover_every_row_sum():
     for tokens in (2, 49, 196, 1024):
         t = tflite_integer.breakpoints(tokens)
         assert t[0] == 1.0 and t[-1] >= tokens and t[-2] < tokens
+    assert len(tflite_integer.breakpoints(1)) == 3  # a 1x1 map: still two halves of log
