@@ -27,9 +27,10 @@ INT8 within 1.25x of MobileNetV2 INT8; 2 threads >= 1.6x faster than 1
 thread; float32 no slower than the plain float32 conversion; agreement with
 the float Keras model (SQNR on held-out photo crops) at least the plain
 INT8 conversion's, also on the tiny_moat0_224 checkpoint fixture's weights
-when ../shared is beside the repository (agreement only). Weights are seeded random, drawn like the deeplab2
-fixtures' (see fixture_style_weights): latency does not depend on the values,
-but which ops a delegate takes depends on the int8 ranges they produce.
+when ../shared is beside the repository (agreement only). Weights are seeded
+random, drawn like the deeplab2 fixtures' (see fixture_style_weights):
+latency does not depend on the values, but which ops a delegate takes
+depends on the int8 ranges they produce.
 """
 
 from __future__ import annotations

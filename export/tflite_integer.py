@@ -26,7 +26,7 @@ for breakpoints t_i = RHO^i, each ramp resolving [t_i, t_i+1] to 1/255 of
 its width. Summing the ramps with the equal weights log(RHO)/6 interpolates
 log s linearly between breakpoints (error below log(RHO)^2/8, centred by a
 bias). Every kernel quantizes exactly (each output channel one repeated
-value). log s goes in two halves (L1 covers s up to t_M/2, L2 the rest) to
+value). log s goes in two halves (L1 up to t_{M/2}, about sqrt(T); L2 the rest) to
 halve its rounding: a row's log-sum error scales all of its probabilities
 alike. Below -Y (Y = 6.375 > log 512) exp is under half a step of the
 output, so z and y saturate there with no effect. The probabilities get
