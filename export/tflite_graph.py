@@ -9,11 +9,11 @@ the model already has the operator.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .tflite_metadata.tflite_model import fb
+from .tflite_metadata.tflite_model import fb, load, serialize
 
 OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
 
@@ -78,3 +78,27 @@ class TFLiteGraph:
         op.builtinOptionsType = options_type
         op.builtinOptions = options
         return op
+
+
+def replace_ops(model_bytes: bytes, replacement: Callable, note: str,
+                notes: Optional[Dict] = None) -> bytes:
+    """The model with each op for which `replacement(model, graph, op)` returns a list of ops
+    replaced by that list (None: kept). notes[note] counts the replaced ops by name; a model
+    with nothing to replace comes back unchanged."""
+    model = load(model_bytes)
+    graph = TFLiteGraph(model)
+    rewritten, count = [], {}
+    for op in graph.sub.operators:
+        ops = replacement(model, graph, op)
+        if ops is None:
+            rewritten.append(op)
+            continue
+        rewritten += ops
+        name = op_name(model, op)
+        count[name] = count.get(name, 0) + 1
+    if not count:
+        return model_bytes
+    graph.sub.operators = rewritten
+    if notes is not None:
+        notes[note] = count
+    return serialize(model)

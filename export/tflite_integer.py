@@ -55,8 +55,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .tflite_graph import TFLiteGraph, op_name
-from .tflite_metadata.tflite_model import fb, load, serialize
+from .tflite_graph import TFLiteGraph, op_name, replace_ops
+from .tflite_metadata.tflite_model import fb
 
 RHO = 1.2     # ratio of successive breakpoints of log s
 Y = 6.375     # exp(-Y) < 1/512: where z and y saturate
@@ -114,9 +114,9 @@ _ELEMENTWISE = dict(fusedActivationFunction=_NONE, potScaleInt16=True)
 class _Rewriter:
     """Builds the replacement ops into one model; shared constants are made once."""
 
-    def __init__(self, model):
-        self.graph = TFLiteGraph(model)
-        self.sub = self.graph.sub
+    def __init__(self, graph: TFLiteGraph):
+        self.graph = graph
+        self.sub = graph.sub
         self.axes: Dict[int, int] = {}
         self.one: Optional[int] = None
         self.weights: Dict[tuple, tuple] = {}  # (kernel, bias) tensors of the 1x1 convs
@@ -258,27 +258,23 @@ class _Rewriter:
 def integer_kernels(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
     """The model with each int8 SOFTMAX (last axis, beta 1) and one-channel RSQRT
     rewritten into int8 ops that XNNPACK runs."""
-    model = load(model_bytes)
-    rewriter = _Rewriter(model)
-    sub = rewriter.sub
-    rewritten, count = [], {}
-    for op in sub.operators:
+    made = {}  # one _Rewriter for the model: shared constants are made once
+
+    def integer(model, graph, op):
+        sub = graph.sub
         name = op_name(model, op)
         source = sub.tensors[int(op.inputs[0])]
-        integer = (source.type == fb.TensorType.INT8
-                   and sub.tensors[int(op.outputs[0])].type == fb.TensorType.INT8)
-        if (name == "SOFTMAX" and integer
-                and abs(getattr(op.builtinOptions, "beta", 1.0) - 1.0) < 1e-6):
-            rewritten += rewriter.softmax(op)
-        elif name == "RSQRT" and integer and int(source.shape[-1]) == 1:
-            rewritten += rewriter.rsqrt(op)
-        else:
-            rewritten.append(op)
-            continue
-        count[name] = count.get(name, 0) + 1
-    if not count:
-        return model_bytes
-    sub.operators = rewritten
-    if notes is not None:
-        notes["integer_kernels"] = count
-    return serialize(model)
+        if name not in ("SOFTMAX", "RSQRT") or not (
+                source.type == fb.TensorType.INT8
+                and sub.tensors[int(op.outputs[0])].type == fb.TensorType.INT8):
+            return None
+        if "rewriter" not in made:
+            made["rewriter"] = _Rewriter(graph)
+        rewriter = made["rewriter"]
+        if name == "SOFTMAX" and abs(getattr(op.builtinOptions, "beta", 1.0) - 1.0) < 1e-6:
+            return rewriter.softmax(op)
+        if name == "RSQRT" and int(source.shape[-1]) == 1:
+            return rewriter.rsqrt(op)
+        return None
+
+    return replace_ops(model_bytes, integer, "integer_kernels", notes)

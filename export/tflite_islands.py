@@ -22,8 +22,8 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .tflite_graph import TFLiteGraph, op_name
-from .tflite_metadata.tflite_model import fb, load, serialize
+from .tflite_graph import op_name, replace_ops
+from .tflite_metadata.tflite_model import fb
 
 ISLAND_OPS = ("SOFTMAX", "RSQRT")
 _INTEGER = (fb.TensorType.INT8, fb.TensorType.UINT8)
@@ -32,28 +32,18 @@ _INTEGER = (fb.TensorType.INT8, fb.TensorType.UINT8)
 def float_islands(model_bytes: bytes, ops: Sequence[str] = ISLAND_OPS,
                   notes: Optional[Dict] = None) -> bytes:
     """The model with every int8 op named in `ops` computed in float32."""
-    model = load(model_bytes)
-    graph = TFLiteGraph(model)
-    sub = graph.sub
-    rewritten, count = [], {}
-    for op in sub.operators:
-        name = op_name(model, op)
+
+    def island(model, graph, op):
+        sub = graph.sub
         source, target = int(op.inputs[0]), int(op.outputs[0])
-        if (name not in ops or sub.tensors[source].type not in _INTEGER
+        if (op_name(model, op) not in ops or sub.tensors[source].type not in _INTEGER
                 or sub.tensors[target].type not in _INTEGER):
-            rewritten.append(op)
-            continue
+            return None
         floats = [graph.tensor((sub.tensors[t].name or b"") + b"/float", sub.tensors[t].shape,
                                fb.TensorType.FLOAT32) for t in (source, target)]
-        rewritten.append(graph.op("DEQUANTIZE", 2, [source], [floats[0]]))
         op.inputs = np.asarray([floats[0]] + [int(i) for i in op.inputs[1:]], np.int32)
         op.outputs = np.asarray([floats[1]], np.int32)
-        rewritten.append(op)
-        rewritten.append(graph.op("QUANTIZE", 2, [floats[1]], [target]))
-        count[name] = count.get(name, 0) + 1
-    if not count:
-        return model_bytes
-    sub.operators = rewritten
-    if notes is not None:
-        notes["float_islands"] = count
-    return serialize(model)
+        return [graph.op("DEQUANTIZE", 2, [source], [floats[0]]), op,
+                graph.op("QUANTIZE", 2, [floats[1]], [target])]
+
+    return replace_ops(model_bytes, island, "float_islands", notes)
