@@ -117,3 +117,15 @@ def test_breakpoints_cover_every_row_sum():
         t = tflite_integer.breakpoints(tokens)
         assert t[0] == 1.0 and t[-1] >= tokens and t[-2] < tokens
     assert len(tflite_integer.breakpoints(1)) == 3  # a 1x1 map: still two halves of log
+
+
+def test_grids_keep_the_first_sub_exact_and_spread_the_rounding_of_y():
+    for x_step in (0.02, 0.0353, 0.1696, 0.513, 0.905):
+        z_step, y_step = tflite_integer.grids(x_step)
+        ratio = x_step / z_step
+        assert abs(ratio - round(ratio)) < 1e-9  # z's step divides x's: x - max is exact
+        assert 255 * z_step >= tflite_integer.Y - 1e-9 or z_step == x_step
+        assert 255 * y_step >= tflite_integer.Y - 1e-9
+        # distinct logits of a row round differently when y is computed from them
+        offsets = {round((k * z_step / y_step) % 1.0, 6) for k in range(1, 40)}
+        assert len(offsets) > 4  # a common grid would give one
