@@ -33,8 +33,9 @@ an integer): on a common grid the rounding of y = z - log s would be one
 offset for the whole row, scaling it by up to +-1.25 %; off it, the offsets
 differ between the row's distinct logits and partly cancel in p @ v
 (tiny-moat-0 agreement, 48 crops: 22.97 -> 23.16 dB on seeded random weights,
-33.55 -> 33.67 dB on the tiny_moat0_224 fixture's). Below -Y (Y = 6.375 > log 512) exp is under half a step of the
-output, so z and y saturate there with no effect. The probabilities get
+33.55 -> 33.67 dB on the tiny_moat0_224 fixture's). Below -Y
+(Y = 6.375 > log 512) exp is under half a step of the output, so z and y
+saturate there with no effect. The probabilities get
 ELU's 1/255 grid (TFLite's SOFTMAX writes 1/256; going between the two would
 lose 0.4 % of every row's mass).
 
