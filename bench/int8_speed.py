@@ -273,6 +273,27 @@ def graph_facts(data):
 # ------------------------------------------------------------------ report
 
 
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def cpu_description():
+    """'model name; int8 dot product: flags' from /proc/cpuinfo: INT8's gain over float32
+    in XNNPACK depends on it (without, x86 multiplies int8 through 16-bit lanes)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "CPU unknown"
+    model = next((line.split(":", 1)[1].strip() for line in lines
+                  if line.lower().startswith(("model name", "hardware"))), "CPU unknown")
+    flags = set()
+    for line in lines:
+        if line.lower().startswith(("flags", "features")):
+            flags.update(line.split(":", 1)[1].split())
+    dot = [flag for flag in INT8_DOT_FLAGS if flag in flags]
+    return f"{model}; int8 dot-product instructions: {', '.join(dot) if dot else 'none'}"
+
+
 def verdict(ok):
     return "PASS" if ok else "FAIL"
 
@@ -319,7 +340,8 @@ def main(argv=None) -> int:
     info = {name: (kind, data, gmacs) for name, kind, data, gmacs in rows}
 
     print(f"\nLatency at {args.size}x{args.size}, median of {args.runs} interleaved runs "
-          f"(LiteRT + XNNPACK; ONNX Runtime CPU); {os.cpu_count()} CPUs, 1-min load average "
+          f"(LiteRT + XNNPACK; ONNX Runtime CPU); {cpu_description()}; {os.cpu_count()} CPUs, "
+          f"1-min load average "
           f"{load_before:.1f} before timing, {load_after:.1f} after (2-thread figures need "
           "idle cores)")
     print("| model | MB | G-MAC | ms 1 thr | ms 2 thr | 2-thr speed-up | ms/G-MAC (1 thr) "
