@@ -5,21 +5,23 @@ The converter folds each attention block's bias into a dense constant
 again. This pass finds such constants (relative_bias.factor, exact bit for
 bit) and replaces each with
 
-    T [n, 2H-1, 2W-1] -> GATHER axis 2 by [j, y]: y - j + W - 1   [n, 2H-1, W, W]
-      -> RESHAPE [n, (2H-1) W, W]
-      -> GATHER axis 1 by [i, j, x]: (x - i + H - 1) W + j       [n, H, W, H, W]
+    T [n, (2H-1)(2W-1)] -> GATHER axis 1 by [r W + j, y]: r (2W-1) + y - j + W - 1
+                                                          [n, (2H-1) W, W]
+      -> GATHER axis 1 by [i, j, x]: (x - i + H - 1) W + j  [n, H, W, H, W]
       -> RESHAPE to the original shape [n, S, S]
 
-for query (i, j) and key (x, y). The column gather runs on the small table;
-the row gather then writes the bias in its final layout, copying contiguous
-rows of W values (the builtin GATHER, which no delegate takes, copies element
-by element when the gathered axis is the last one). Its [H, W, H] int32 index
-costs 11 KB for a 14x14 window, shared by the blocks of that window. An
-earlier form gathered [W, W] blocks by an [H, H] index and needed a TRANSPOSE
-of the whole bias afterwards; on tiny-moat-0 float32 at 224 (AMD EPYC, AVX2,
-1 thread, 100 interleaved runs) dropping it measured 35.33 -> 33.84 ms
-(plain conversion with dense constants: 33.21 ms); INT8 unchanged within
-noise (31.70 / 32.01 ms).
+for query (i, j), key (x, y) and table row r. The first gather builds, from
+the small table, every row offset's [W, W] column block stacked by rows; the
+second then writes the bias in its final layout, copying contiguous rows of W
+values (the builtin GATHER, which no delegate takes, copies element by element
+when the gathered axis is the last one, as in the first, small gather). The
+two int32 indices cost 32 KB for a 14x14 window, shared by the blocks of that
+window. No op between the GATHERs: XNNPACK would take it into a partition of
+its own, which makes TFLite run every block's expansion up front instead of
+next to its ADD. An earlier form gathered [W, W] blocks by an [H, H] index and
+needed a TRANSPOSE of the whole bias; dropping it measured, on tiny-moat-0
+float32 at 224 (AMD EPYC, AVX2, 1 thread, 100 interleaved runs), 35.33 ->
+33.84 ms (plain conversion with dense constants: 33.21 ms).
 
 The index tensors are shared by blocks of the same window. Each expansion is
 placed right before the ADD that uses it, so the bias is written and read
@@ -124,33 +126,38 @@ def _expansion(graph: TFLiteGraph, index, tensor, dtype, table, height, width, i
     name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
     q, tt = tensor.quantization, tensor.type
     heads = table.shape[0]
-    if width not in indices:
-        indices[width] = graph.constant(f"relative_index_{width}", relative_indices(width),
-                                        fb.TensorType.INT32)
     if (height, width) not in indices:
-        indices[height, width] = graph.constant(f"relative_rows_{height}x{width}",
-                                                row_index(height, width), fb.TensorType.INT32)
-    table_t = graph.constant(f"{name}/table", table, tt, q)
-    cols = graph.tensor(f"{name}/cols", (heads, 2 * height - 1, width, width), tt, q)
-    stacked = graph.tensor(f"{name}/rows_by_j", (heads, (2 * height - 1) * width, width), tt, q)
+        indices[height, width] = (
+            graph.constant(f"relative_stack_{height}x{width}", stack_index(height, width),
+                           fb.TensorType.INT32),
+            graph.constant(f"relative_rows_{height}x{width}", row_index(height, width),
+                           fb.TensorType.INT32))
+    stack, rows = indices[height, width]
+    table_t = graph.constant(f"{name}/table", table.reshape(heads, -1), tt, q)
+    stacked = graph.tensor(f"{name}/stacked", (heads, (2 * height - 1) * width, width), tt, q)
     both = graph.tensor(f"{name}/ijxy", (heads, height, width, height, width), tt, q)
-    ops = [_gather(graph, dtype, table_t, indices[width], cols, axis=2),
-           _reshape(graph, dtype, cols, stacked, f"{name}/stacked_shape"),
-           _gather(graph, dtype, stacked, indices[height, width], both, axis=1),
-           _reshape(graph, dtype, both, index, f"{name}/shape")]
-    return ops
+    return [_gather(graph, dtype, table_t, stack, stacked),
+            _gather(graph, dtype, stacked, rows, both),
+            _reshape(graph, dtype, both, index, f"{name}/shape")]
+
+
+def stack_index(height: int, width: int) -> np.ndarray:
+    """[(2H-1) W, W] positions in the flat [(2H-1) (2W-1)] table: row r * W + j holds
+    table row r at columns y - j + W - 1 for y = 0..W-1."""
+    rows = np.arange(2 * height - 1)[:, None, None] * (2 * width - 1)    # [r, 1, 1]
+    return (rows + relative_indices(width)[None]).reshape(-1, width).astype(np.int32)
 
 
 def row_index(height: int, width: int) -> np.ndarray:
-    """[H, W, H] rows of the [(2H-1) * W, W] stack for query (i, j) and key row x:
-    (x - i + H - 1) * W + j, so that one GATHER writes the bias in its final layout."""
+    """[H, W, H] rows of the stack for query (i, j) and key row x: (x - i + H - 1) W + j,
+    so that one GATHER writes the bias in its final layout."""
     rows = relative_indices(height)[:, None, :]                 # [i, 1, x]
     return (rows * width + np.arange(width)[None, :, None]).astype(np.int32)
 
 
-def _gather(graph, dtype, source, index, target, axis):
+def _gather(graph, dtype, source, index, target):
     options = fb.GatherOptionsT()
-    options.axis, options.batchDims = axis, 0
+    options.axis, options.batchDims = 1, 0
     return graph.op("GATHER", _VERSIONS["GATHER"][dtype], [source, index], [target],
                     fb.BuiltinOptions.GatherOptions, options)
 
