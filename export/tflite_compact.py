@@ -19,17 +19,17 @@ two int32 indices cost 32 KB for a 14x14 window, shared by the blocks of that
 window. No op between the GATHERs: XNNPACK would take it into a partition of
 its own, which makes TFLite run every block's expansion up front instead of
 next to its ADD. An earlier form gathered [W, W] blocks by an [H, H] index and
-needed a TRANSPOSE of the whole bias; dropping it measured, on tiny-moat-0
-float32 at 224 (AMD EPYC, AVX2, 1 thread, 100 interleaved runs), 35.33 ->
-33.84 ms (plain conversion with dense constants: 33.21 ms).
+needed a TRANSPOSE of the whole bias; this form measured, on tiny-moat-0
+float32 at 224 (AMD EPYC, AVX2, 1 thread, 100 interleaved runs), 36.39 ->
+34.65 ms (plain conversion with dense constants: 34.49 ms).
 
-The index tensors are shared by blocks of the same window. Each expansion is
-placed right before the ADD that uses it, so the bias is written and read
-while it is still in cache (TFLite's partitioner still groups the delegated
-ops around the GATHERs: two XNNPACK partitions, not one per block). Measured
-on tiny-moat-0 at 224, 1 thread, against all expansions first: float32 16.73
--> 16.51 ms, INT8 --mixed 7.69 -> 7.49 ms. The result is exact: the same
-values in the same dtype and quantization.
+Each expansion is placed right before the ADD that uses it, so the bias is
+written and read while it is still in cache (TFLite's partitioner still groups
+the delegated ops around the GATHERs: two XNNPACK partitions, not one per
+block). Measured on an earlier machine, with the earlier form, on tiny-moat-0
+at 224, 1 thread, against all expansions first: float32 16.73 -> 16.51 ms,
+INT8 --mixed 7.69 -> 7.49 ms. The result is exact: the same values in the
+same dtype and quantization.
 
 This is what the compact bias costs at run time: 4.45 MB of float32 bias
 written per inference. The dense constants it replaces cost 4.45 MB of file
@@ -122,7 +122,7 @@ def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> b
 
 
 def _expansion(graph: TFLiteGraph, index, tensor, dtype, table, height, width, indices) -> List:
-    """The ops computing tensor `index` from its table (GATHER, RESHAPE, GATHER, RESHAPE)."""
+    """The ops computing tensor `index` from its table (GATHER, GATHER, RESHAPE)."""
     name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
     q, tt = tensor.quantization, tensor.type
     heads = table.shape[0]
