@@ -315,6 +315,24 @@ def _gemm_inputs(model_path: str) -> set:
     return {name for name, ops in readers.items() if ops <= GEMM_OPS}
 
 
+def _one_thread_session(path):
+    """An ORT session that computes every value on one thread, denormals flushed.
+
+    ORT's calibrators use its defaults: a thread pool and the calling thread's
+    denormal mode. CI once exported the same job twice in one process and got
+    two different int8 files from equal float graphs (not reproduced here in 40
+    exports, loaded or not); calibration is the int8 export's only
+    multithreaded arithmetic, so it now runs where neither can vary.
+    """
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def calibrate(model_path: str, job: ExportJob, folder: str):
     """Activation ranges (TensorsData) with the job's statistic, using ORT's calibrators.
 
@@ -325,7 +343,8 @@ def calibrate(model_path: str, job: ExportJob, folder: str):
       LayerNorm's x - mean to under 1% of its range and the top-1 class
       changed on every test image at 224, while min/max elsewhere keeps it;
     * percentile is PERCENTILE, and tensors whose values span too few float32
-      steps for ORT's histogram keep min/max instead of failing the export.
+      steps for ORT's histogram keep min/max instead of failing the export;
+    * inference runs on one thread (`_one_thread_session`).
     """
     from onnxruntime.quantization import CalibrationMethod
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, create_calibrator
@@ -344,6 +363,7 @@ def calibrate(model_path: str, job: ExportJob, folder: str):
             calibrate_method=method, extra_options=extra or {})
         if skip:  # the set the histogram calibrators collect over (no public switch)
             calibrator.tensors_to_calibrate = set(calibrator.tensors_to_calibrate) - set(skip)
+        calibrator.infer_session = _one_thread_session(calibrator.augmented_model_path)
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
             calibrator.collect_data(_Images(images))  # histogram calibrators print progress
             return calibrator.compute_data()
