@@ -113,7 +113,7 @@ def test_int8_is_qdq_with_per_channel_int8_weights(artifacts):
     inits = {i.name: i for i in model.graph.initializer}
     dequantized = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
     conv_weights = [dequantized[n.input[1]] for n in model.graph.node if n.op_type == "Conv"]
-    assert len(conv_weights) == 25
+    assert len(conv_weights) == 45  # the deploy graph's, attention projections included
     for node in conv_weights:
         weight, scale = inits[node.input[0]], inits[node.input[1]]
         assert weight.data_type == onnx.TensorProto.INT8
