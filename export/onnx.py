@@ -13,8 +13,8 @@ the converted graph:
 * the dense relative-position-bias constants that tf2onnx folds per attention
   block are stored as their small tables plus one shared Gather index (exact,
   checked value by value; about a quarter of tiny-moat-0's file otherwise);
-* INT8 calibration runs through ONNX Runtime's calibrators with two fixes for
-  their defaults (see `calibrate`), and the ranges reach `quantize_static`
+* INT8 calibration runs through ONNX Runtime's calibrators with three changes
+  to their defaults (see `calibrate`), and the ranges reach `quantize_static`
   through its calibration cache;
 * names and node order are made canonical, because tf2onnx numbers generated
   names with a process-wide counter and orders some nodes by hash order: the
