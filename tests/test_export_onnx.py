@@ -2,6 +2,9 @@
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import onnx
@@ -137,6 +140,47 @@ def test_exports_are_byte_identical(job, artifacts, tmp_path):
         again = str(tmp_path / f"again_{precision}.onnx")
         TARGET.export(job, precision, again)
         assert _sha(again) == _sha(artifacts[precision]), precision
+
+
+_EXPORT_IN_A_NEW_PROCESS = """
+import sys
+sys.path.insert(0, {tests!r})
+import tinymoat
+from conftest import MICRO, build_micro
+from test_export_onnx import TARGET, _job
+model = build_micro(batch_size=1)
+tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
+TARGET.export(_job(model), "float32", sys.argv[1])
+"""
+
+
+def test_float32_is_the_same_bytes_under_other_hash_seeds(artifacts, tmp_path):
+    # tf2onnx's optimizer keeps a different number of identity Reshapes per hash seed
+    script = _EXPORT_IN_A_NEW_PROCESS.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    for seed in ("1", "2"):
+        path = str(tmp_path / f"seed{seed}.onnx")
+        subprocess.run([sys.executable, "-c", script, path], check=True, capture_output=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+        assert _sha(path) == _sha(artifacts["float32"]), seed
+
+
+def test_identity_reshapes_are_dropped_and_others_kept():
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 8])
+    same = numpy_helper.from_array(np.array([1, 4, 4, 1], np.int64), "same")
+    flat = numpy_helper.from_array(np.array([1, 16, 8], np.int64), "flat")
+    graph = helper.make_graph([
+        helper.make_node("ReduceMean", ["x"], ["mean"], axes=[3], keepdims=1),
+        helper.make_node("Reshape", ["mean", "same"], ["mean_again"]),
+        helper.make_node("Sub", ["x", "mean_again"], ["centred"]),
+        helper.make_node("Reshape", ["centred", "flat"], ["y"])], "g", [x], [y], [same, flat])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert onnx_target.drop_identity_reshapes(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["ReduceMean", "Sub", "Reshape"]
+    assert list(model.graph.node[1].input) == ["x", "mean"]
+    assert [i.name for i in model.graph.initializer] == ["flat"]
+    onnx.checker.check_model(model, full_check=True)
 
 
 def test_relative_bias_is_stored_as_tables_and_stays_exact(tmp_path):
