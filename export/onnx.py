@@ -280,13 +280,7 @@ def drop_identity_reshapes(model) -> int:
     read = {name for node in nodes for name in node.input}
     initializers = [i for i in graph.initializer if i.name in read or i.name in fixed]
     values = [v for v in graph.value_info if v.name not in source]
-    for field, items in ((graph.node, nodes), (graph.initializer, initializers),
-                         (graph.value_info, values)):
-        copies = [type(item)() for item in items]
-        for copy, item in zip(copies, items):
-            copy.CopyFrom(item)
-        del field[:]
-        field.extend(copies)
+    _set_graph(graph, nodes, initializers, values)
     return len(source)
 
 
@@ -311,9 +305,13 @@ def _sort_graph(graph, nodes, initializers, value_info) -> None:
                     heapq.heappush(ready, (user.name, id(user), user))
     if len(order) != len(nodes):
         raise ExportError("onnx: the converted graph has a cycle")
-    value_info = sorted(value_info, key=lambda v: v.name)
-    for field, items in ((graph.node, order), (graph.initializer,
-                         sorted(initializers, key=lambda i: i.name)),
+    _set_graph(graph, order, sorted(initializers, key=lambda i: i.name),
+               sorted(value_info, key=lambda v: v.name))
+
+
+def _set_graph(graph, nodes, initializers, value_info) -> None:
+    """Replaces the graph's nodes, initializers and value_info with copies of these."""
+    for field, items in ((graph.node, nodes), (graph.initializer, initializers),
                          (graph.value_info, value_info)):
         copies = [type(item)() for item in items]
         for copy, item in zip(copies, items):
