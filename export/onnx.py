@@ -212,8 +212,9 @@ def canonicalize(model) -> None:
     name survives depends on hash order. So an initializer is named by its
     bytes (`const_<hash>`) and a node output by its op type, attributes and
     canonical inputs (`Conv_<hash>`); graph inputs and outputs keep their
-    names. Identity Reshapes go first (`drop_identity_reshapes`). Identical computations collapse into one node. The node order is a
-    topological order with ties broken by name.
+    names. Identity Reshapes go first (`drop_identity_reshapes`). Identical
+    computations collapse into one node. The node order is a topological order
+    with ties broken by name.
     """
     from onnx import numpy_helper
     graph = model.graph
