@@ -119,22 +119,20 @@ def image_preprocessing(normalization: str) -> Tuple[float, List[float], Optiona
 
 
 def coreml_keras_model(job: ExportJob):
-    """job.model (as its exact float deploy graph, like the float TFLite and ONNX
-    files) behind the in-graph part of the normalisation, with a softmax output.
+    """job.model behind the in-graph part of the normalisation, with a softmax output.
 
     Input: x * scale + bias_c (what Core ML's image input produces from pixels x).
     Outputs: [probabilities, logits]. The per-channel multiply is a Rescaling
     layer with one factor per channel, which converts to a single `mul`.
     """
     from tinymoat._keras import keras
-    from tinymoat.quantization import deploy_model
     height, width = job.input_size
     _, _, channel = image_preprocessing(job.normalization)
     inputs = keras.Input((height, width, 3), batch_size=1, name="image")
     x = inputs
     if channel is not None:
         x = keras.layers.Rescaling(scale=channel, name=CHANNEL_SCALE)(x)
-    logits = deploy_model(job.model, gelu="erf")(x)
+    logits = job.model(x)
     probabilities = keras.layers.Softmax(name="probabilities")(logits)
     return keras.Model(inputs, [probabilities, logits], name=f"{job.model.name}_coreml")
 
