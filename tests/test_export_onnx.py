@@ -224,6 +224,24 @@ def test_histogram_statistics_clip_ranges_inside_min_max(job, artifacts, pixels,
     assert _sqnr(ref, out) > min_sqnr and np.mean(ref.argmax(1) == out.argmax(1)) >= 0.75
 
 
+def test_calibration_runs_on_one_thread(job, artifacts, tmp_path, monkeypatch):
+    sessions = []
+
+    def spy(path):
+        sessions.append(one_thread(path))
+        return sessions[-1]
+
+    one_thread = onnx_target._one_thread_session
+    monkeypatch.setattr(onnx_target, "_one_thread_session", spy)
+    source = str(tmp_path / "float.onnx")
+    onnx.save(onnx.load(artifacts["float32"]), source)
+    onnx_target.calibrate(source, job, str(tmp_path))
+    assert len(sessions) == 1  # min/max: one calibrator
+    options = sessions[0].get_session_options()
+    assert options.intra_op_num_threads == options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.set_denormal_as_zero") == "1"
+
+
 def test_percentile_keeps_min_max_for_tensors_a_histogram_cannot_bin():
     from onnxruntime.quantization import CalibrationMethod
     from onnxruntime.quantization.calibrate import TensorData, TensorsData
