@@ -9,8 +9,12 @@ class with a fixed seed. It runs the real tools end to end:
     tinymoat-eval --ptq --qat   float, PTQ-INT8 and QAT-INT8 in LiteRT
 
 and prints the held-out top-1/top-5 with the target: QAT-INT8 within 0.3
-points of float and at least as good as PTQ-INT8. About 5-8 minutes on 2
-CPU cores with the defaults. Needs scikit-learn (the `bench` extra).
+points of float and at least as good as PTQ-INT8. Then, on the held-out
+images, the agreement (logit SQNR) with the float model of the exporter's
+INT8 graphs (`tinymoat-export --int8`, `--int8 --mixed`) and of the plain
+TFLite conversion: trained weights, unlike bench/int8_speed.py's random
+ones, show what GELU's sigmoid form costs. About 6-9 minutes on 2 CPU cores
+with the defaults. Needs scikit-learn (the `bench` extra).
 
     python bench/accuracy.py [--epochs 20] [--qat-epochs 3] [--keep DIR]
 """
@@ -82,6 +86,28 @@ def evaluate(args, data: str, run: str, out: str) -> float:
     return time.time() - start
 
 
+def export_agreement(data: str, run: str, calibration_limit: int = 200) -> dict:
+    """{graph: (SQNR dB, top-1 agreement)} of the exporter's INT8 graphs and the plain
+    conversion against the trained float model, on the held-out images."""
+    from int8_speed import agreement, export_tflite, plain_tflite
+    from tinymoat import data as imagedata, saving
+    from tinymoat.export.target import ExportJob
+    model, meta = saving.load(os.path.join(run, "float"))
+    size = tuple(meta["input_size"])
+    calibration = imagedata.load_folder(os.path.join(data, "train"), size,
+                                        limit=calibration_limit, seed=0).pixels
+    held_out = imagedata.load_folder(os.path.join(data, "val"), size).pixels
+    job = ExportJob(model=model, variant="tiny-moat-0", input_size=size,
+                    labels=[str(i) for i in range(model.output.shape[-1])],
+                    normalization=model.moat_config.normalization, calibration=calibration,
+                    input_type="int8", output_type="int8")
+    rows = [(f"tinymoat-export --int8{flag}", "tflite", export_tflite(job, precision), 0)
+            for flag, precision in (("", "int8"), (" --mixed", "int8-mixed"))]
+    rows.append(("plain TFLite conversion (PTQ)", "tflite",
+                 plain_tflite(model, job.normalized(calibration)), 0))
+    return agreement(model, job.normalized(held_out), rows)
+
+
 def table(result: dict) -> str:
     rows = {r["name"]: r for r in result["results"]}
     lines = [f"{'model':<10}{'top-1':>9}{'top-5':>9}{'vs float':>11}"]
@@ -131,11 +157,17 @@ def main(argv=None) -> int:
         eval_s = evaluate(args, data, run, out)
         with open(os.path.join(out, "accuracy.json")) as f:
             result = json.load(f)
+        agreed = export_agreement(data, run)
     print(f"\ntiny-moat-0 at {args.input_size}x{args.input_size}, random init, sklearn digits: "
           f"{counts['train']} train / {counts['val']} held-out images, {args.epochs} float + "
           f"{args.qat_epochs} QAT epochs")
     print(table(result))
     print(verdict(result))
+    print(f"\nAgreement with the float model on the {counts['val']} held-out images "
+          "(INT8 graphs calibrated on 200 training images, minmax)")
+    print(f"{'graph':<34}{'SQNR dB':>9}{'top-1 agr.':>12}")
+    for name, (sqnr, top1) in agreed.items():
+        print(f"{name:<34}{sqnr:>9.2f}{top1:>12.3f}")
     print(f"time: train {train_s:.0f} s, evaluate {eval_s:.0f} s, total "
           f"{time.time() - start:.0f} s")
     return 0

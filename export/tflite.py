@@ -6,9 +6,10 @@ channels); every other variant takes normalised float or int8 input, and the
 metadata tells apps which. The relative position bias is stored compactly
 (`tflite_compact.py`) and Android-readable metadata with labels is attached.
 Float variants convert the exact float rewrite of the model (deploy_model
-with erf GELU). In the INT8 graph SOFTMAX and RSQRT, which XNNPACK has no
-int8 kernel for, are rewritten into int8 ops it has (`tflite_integer.py`);
-`--int8 --mixed` computes them in float instead (`tflite_islands.py`).
+with erf GELU). The INT8 graph uses GELU's sigmoid form, and SOFTMAX and
+RSQRT, which XNNPACK has no int8 kernel for, are rewritten into int8 ops it
+has (`tflite_integer.py`); `--int8 --mixed` is quantized from the exact GELU
+and computes GELU, SOFTMAX and RSQRT in float instead (`tflite_islands.py`).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class TFLiteTarget(Target):
             data = quantization.ptq_convert(model, images, input_type=_tf_type(job.input_type),
                                             output_type=_tf_type(job.output_type),
                                             calibration=job.calibration_statistic,
-                                            mixed=mixed)
+                                            mixed=mixed, gelu="erf" if mixed else "sigmoid")
             notes["ranges"] = (f"post-training calibration ({job.calibration_statistic}) on "
                                f"{len(job.calibration)} images")
         if mixed:

@@ -1,12 +1,17 @@
 """Float islands in an int8 TFLite graph: the `--int8 --mixed` graph.
 
-Two ops of tiny-MOAT's int8 graph have no int8 kernel that XNNPACK (LiteRT
-2.3) takes: SOFTMAX (attention) and RSQRT (LayerNorm's 1/std). The default
-INT8 graph rewrites them into int8 ops XNNPACK does take
-(`tflite_integer.py`); the mixed graph instead computes them in float, which
-is more exact and, for the softmax, a little faster on CPUs with fast float
-(one [4, 196, 196] softmax, 1 thread: 0.045 ms float32 in XNNPACK, 0.11 ms
-for the int8 rewrite, 0.27 ms for TFLite's builtin int8 kernel).
+Three ops of tiny-MOAT's int8 graph have no int8 kernel that XNNPACK (LiteRT
+2.3) takes: SOFTMAX (attention), RSQRT (LayerNorm's 1/std) and GELU. The
+default INT8 graph rewrites the first two into int8 ops XNNPACK does take
+(`tflite_integer.py`) and has no GELU op: its deploy graph uses the sigmoid
+form x * sigmoid(1.702 x) (MUL, LOGISTIC, MUL). The mixed graph instead
+computes all three in float, which is more exact and, for the softmax, a
+little faster on CPUs with fast float (one [4, 196, 196] softmax, 1 thread:
+0.045 ms float32 in XNNPACK, 0.11 ms for the int8 rewrite, 0.27 ms for
+TFLite's builtin int8 kernel). Its PTQ graph is quantized from the exact
+(erf) GELU, so the mixed graph has no approximation left: on a trained
+tiny-moat-0 (bench/accuracy.py) the sigmoid form costs about 1.5 dB of
+agreement with the float model, at the same speed (bench/int8_speed.py).
 
 `float_islands` rewrites each such int8 op as DEQUANTIZE -> the same op in
 float32 -> QUANTIZE back onto the op's own output grid. Every tensor between
@@ -25,7 +30,7 @@ import numpy as np
 from .tflite_graph import op_name, replace_ops
 from .tflite_metadata.tflite_model import fb
 
-ISLAND_OPS = ("SOFTMAX", "RSQRT")
+ISLAND_OPS = ("SOFTMAX", "RSQRT", "GELU")
 _INTEGER = (fb.TensorType.INT8, fb.TensorType.UINT8)
 
 

@@ -63,7 +63,7 @@ class NotFullyIntegerError(RuntimeError):
 
 def ptq_convert(model: keras.Model, representative_images, *, input_type=tf.int8,
                 output_type=tf.int8, calibration: str = "minmax", mixed: bool = False,
-                percentile: float = 99.99, batch_size: int = 8) -> bytes:
+                percentile: float = 99.99, batch_size: int = 8, gelu: str = "sigmoid") -> bytes:
     """Full-integer TFLite flatbuffer of `model` from calibration images.
 
     Args:
@@ -78,13 +78,17 @@ def ptq_convert(model: keras.Model, representative_images, *, input_type=tf.int8
         is not fully integer raises NotFullyIntegerError naming the ops.
       percentile: upper percentile for calibration="percentile".
       batch_size: images per forward pass while collecting statistics.
+      gelu: the deploy graph's GELU (deploy_model): "sigmoid" (MUL, LOGISTIC,
+        MUL, which XNNPACK runs in int8) or "erf" (TFLite's int8 GELU, exact
+        up to its table; the --mixed export computes it in float). Ignored
+        when `model` already is a deploy graph.
     """
     if calibration not in CALIBRATIONS:
         raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {calibration!r}")
     images = np.asarray(representative_images, np.float32)
     if images.ndim != 4 or len(images) == 0:
         raise ValueError("representative_images must be a non-empty [N, H, W, C] array")
-    float_model = model if is_deploy_graph(model) else deploy_model(model)
+    float_model = model if is_deploy_graph(model) else deploy_model(model, gelu=gelu)
 
     if calibration == "minmax" and not _quantizable(float_model):
         converter = keras_converter(float_model)

@@ -1,4 +1,4 @@
-"""--int8 --mixed: softmax and LayerNorm's 1/sqrt in float inside an int8 graph."""
+"""--int8 --mixed: softmax, LayerNorm's 1/sqrt and GELU in float inside an int8 graph."""
 
 import collections
 
@@ -24,6 +24,13 @@ def int8_model():
     tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
     images = tinymoat.preprocess(data.sample_photo_crops(64, count=24).pixels.astype(np.float32))
     return model, images, ptq_convert(model, images[:16])
+
+
+@pytest.fixture(scope="module")
+def int8_erf_model(int8_model):
+    """The same model quantized from its exact (erf) GELU, as the --mixed export does."""
+    model, images, _ = int8_model
+    return model, images, ptq_convert(model, images[:16], gelu="erf")
 
 
 def logits(model_bytes, images):
@@ -59,27 +66,35 @@ def delegated_partitions(model_bytes):
     return sum(o["op_name"] == "DELEGATE" for o in ops), left
 
 
-def test_islands_wrap_softmax_and_rsqrt_and_keep_int8_between_ops(int8_model):
-    model, images, int8 = int8_model
+def test_islands_wrap_softmax_rsqrt_and_gelu_and_keep_int8_between_ops(int8_model,
+                                                                       int8_erf_model):
+    model, images, sigmoid_int8 = int8_model
+    _, _, int8 = int8_erf_model
+    gelus = sum(isinstance(layer, tinymoat.layers.Gelu) for layer in model.layers)
+    assert gelus > 0
     notes = {}
     mixed = tflite_islands.float_islands(int8, notes=notes)
-    # micro: 3 attention blocks (softmax + LayerNorm) and the head's LayerNorm
-    assert notes["float_islands"] == {"SOFTMAX": 3, "RSQRT": 4}
+    # micro: 3 attention blocks (softmax + LayerNorm), the head's LayerNorm, every GELU
+    assert notes["float_islands"] == {"SOFTMAX": 3, "RSQRT": 4, "GELU": gelus}
     parsed = load(mixed)
     sub = parsed.subgraphs[0]
     ops = sub.operators
     names = [op_name(parsed, op) for op in ops]
     for i, name in enumerate(names):
-        if name in ("SOFTMAX", "RSQRT"):
+        if name in ("SOFTMAX", "RSQRT", "GELU"):
             assert names[i - 1] == "DEQUANTIZE" and names[i + 1] == "QUANTIZE"
             assert sub.tensors[ops[i].inputs[0]].type == fb.TensorType.FLOAT32
             assert sub.tensors[ops[i + 1].outputs[0]].type == fb.TensorType.INT8
     kinds = collections.Counter(d.name for d in float_op_details(mixed))
-    assert set(kinds) == {"DEQUANTIZE", "SOFTMAX", "RSQRT", "QUANTIZE"}, kinds
+    assert set(kinds) == {"DEQUANTIZE", "SOFTMAX", "RSQRT", "GELU", "QUANTIZE"}, kinds
     assert float_op_details(int8) == []
-    # Everything runs in XNNPACK; the int8 graph leaves SOFTMAX and RSQRT to TFLite.
+    # Everything runs in XNNPACK; the int8 graph leaves SOFTMAX, RSQRT and GELU to TFLite.
     assert delegated_partitions(mixed) == (1, [])
-    assert set(delegated_partitions(int8)[1]) == {"SOFTMAX", "RSQRT"}
+    assert set(delegated_partitions(int8)[1]) == {"SOFTMAX", "RSQRT", "GELU"}
+    # The default (sigmoid) graph has no GELU op to make an island of.
+    sigmoid_notes = {}
+    tflite_islands.float_islands(sigmoid_int8, notes=sigmoid_notes)
+    assert sigmoid_notes["float_islands"] == {"SOFTMAX": 3, "RSQRT": 4}
     # Same ranges, float instead of int8 kernels: the logits barely move.
     reference = model(images[16:]).numpy()
     before, after = compare(reference, logits(int8, images[16:])), \
