@@ -29,10 +29,10 @@ def parser() -> argparse.ArgumentParser:
                            help="TFLite dynamic-range (int8 weights, float activations)")
     p.set_defaults(precision="float32")
     p.add_argument("--mixed", action="store_true",
-                   help="with --int8: compute GELU (exact), softmax and LayerNorm's 1/sqrt in float "
-                   "inside the int8 graph (closer to the float model and as fast with XNNPACK; "
-                   "not for integer-only accelerators) and "
-                   "accept other ops left in float instead of failing")
+                   help="with --int8: compute GELU (exact), softmax and LayerNorm's 1/sqrt "
+                   "in float inside the int8 graph (closer to the float model and as fast with "
+                   "XNNPACK; not for integer-only accelerators) and accept other ops left in "
+                   "float instead of failing")
     p.add_argument("--variant", choices=list(VARIANTS), default=None)
     p.add_argument("--weights", help="deeplab2 checkpoint, tinymoat saved model, or a "
                    "tinymoat-train run folder (its QAT model is used for --int8)")

@@ -43,9 +43,10 @@ does. What changes and why:
   SQNR on the tiny_moat0_224 fixture (35 dB through the micro fixture); after
   PTQ, int8 agreement with the float model on that fixture is 33.50 dB with
   it and 33.39 dB with erf GELU (the plain TFLite conversion: 32.09). Those
-  are random weights; on a trained model (bench/accuracy.py) activations are
-  larger and the sigmoid form costs about 2 dB of int8 agreement, which is
-  why the --mixed export quantizes from gelu="erf". It is there for speed: XNNPACK (LiteRT 2.3) does not take TFLite's int8 GELU, so each
+  are random weights; on trained models (bench/accuracy.py) activations are
+  larger and the sigmoid form cost 1.6 and 2.2 dB of int8 agreement, which
+  is why the --mixed export quantizes from gelu="erf". It is there for
+  speed: XNNPACK (LiteRT 2.3) does not take TFLite's int8 GELU, so each
   of tiny-moat-0's 29 GELUs ran single-threaded between two delegate
   partitions; MUL and LOGISTIC run inside XNNPACK (tiny-moat-0 INT8, 1 thread:
   ~1 ms faster). Folding the 1.702 into the convolutions around the GELU
