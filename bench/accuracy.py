@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TARGET_POINTS = 0.3
+CALIBRATION_IMAGES = 200  # PTQ calibration (tinymoat-eval --calib-limit and the export graphs)
 
 
 def write_digits(root: str, size: int, seed: int) -> dict:
@@ -78,7 +79,7 @@ def evaluate(args, data: str, run: str, out: str) -> float:
     keras.backend.clear_session()
     start = time.time()
     argv = ["--data", os.path.join(data, "val"), "--float", run, "--ptq",
-            "--calib-limit", "200", "--out", out]
+            "--calib-limit", str(CALIBRATION_IMAGES), "--out", out]
     if args.qat_epochs:
         argv += ["--qat"]
     if eval_cli.main(argv) != 0:
@@ -86,7 +87,8 @@ def evaluate(args, data: str, run: str, out: str) -> float:
     return time.time() - start
 
 
-def export_agreement(data: str, run: str, calibration_limit: int = 200) -> dict:
+def export_agreement(data: str, run: str,
+                     calibration_limit: int = CALIBRATION_IMAGES) -> dict:
     """{graph: (SQNR dB, top-1 agreement)} of the exporter's INT8 graphs and the plain
     conversion against the trained float model, on the held-out images."""
     from int8_speed import agreement, export_tflite, plain_tflite
@@ -164,7 +166,7 @@ def main(argv=None) -> int:
     print(table(result))
     print(verdict(result))
     print(f"\nAgreement with the float model on the {counts['val']} held-out images "
-          "(INT8 graphs calibrated on 200 training images, minmax)")
+          f"(INT8 graphs calibrated on {CALIBRATION_IMAGES} training images, minmax)")
     print(f"{'graph':<34}{'SQNR dB':>9}{'top-1 agr.':>12}")
     for name, (sqnr, top1) in agreed.items():
         print(f"{name:<34}{sqnr:>9.2f}{top1:>12.3f}")
