@@ -22,6 +22,7 @@ with the defaults. Needs scikit-learn (the `bench` extra).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -103,8 +104,10 @@ def export_agreement(data: str, run: str,
                     labels=[str(i) for i in range(model.output.shape[-1])],
                     normalization=model.moat_config.normalization, calibration=calibration,
                     input_type="int8", output_type="int8")
-    rows = [(f"tinymoat-export --int8{flag}", "tflite", export_tflite(job, precision), 0)
-            for flag, precision in (("", "int8"), (" --mixed", "int8-mixed"))]
+    rows = [(f"tinymoat-export --int8{flag}", "tflite",
+             export_tflite(dataclasses.replace(job, int8_gelu=gelu), precision), 0)
+            for flag, precision, gelu in (("", "int8", "sigmoid"), (" --gelu tanh", "int8", "tanh"),
+                                          (" --mixed", "int8-mixed", "sigmoid"))]
     rows.append(("plain TFLite conversion (PTQ)", "tflite",
                  plain_tflite(model, job.normalized(calibration)), 0))
     return agreement(model, job.normalized(held_out), rows)

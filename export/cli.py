@@ -33,6 +33,10 @@ def parser() -> argparse.ArgumentParser:
                    "in float inside the int8 graph (closer to the float model and as fast with "
                    "XNNPACK; not for integer-only accelerators) and accept other ops left in "
                    "float instead of failing")
+    p.add_argument("--gelu", choices=("sigmoid", "tanh"), default=None,
+                   help="GELU of the full-integer TFLite graph: sigmoid (default, "
+                   "x*sigmoid(1.702x), fastest) or tanh (GELU's tanh form, closer to the float "
+                   "model, two more int8 ops per GELU)")
     p.add_argument("--variant", choices=list(VARIANTS), default=None)
     p.add_argument("--weights", help="deeplab2 checkpoint, tinymoat saved model, or a "
                    "tinymoat-train run folder (its QAT model is used for --int8)")
@@ -81,6 +85,9 @@ def prepare(args):
 
     if args.mixed and args.precision != "int8":
         raise ExportError("--mixed only applies to --int8")
+    if args.gelu and (args.precision != "int8" or args.mixed):
+        raise ExportError("--gelu only applies to --int8 without --mixed (--mixed computes "
+                          "the exact GELU in float)")
     plan = targets.resolve(args.target, "int8-mixed" if args.mixed else args.precision)
     overrides = _thresholds(args.threshold)
     if args.input_size is not None and args.input_size <= 0:
@@ -99,12 +106,16 @@ def prepare(args):
     val_labels = sources.label_indices(val, labels) if val.classes else None
     normalization = source.model.moat_config.normalization
     qat_model = source.qat_model if args.precision == "int8" else None
+    if args.gelu and qat_model is not None:
+        raise ExportError(f"--gelu: {args.weights} has a QAT model, which keeps the GELU form "
+                          "it was trained with")
     input_type = args.input_type or ("int8" if qat_model is not None else "uint8")
     assert normalization in NORMALIZATION
     job = ExportJob(model=source.model, variant=source.variant, input_size=source.input_size,
                     labels=labels, normalization=normalization, calibration=calib.pixels,
                     qat_model=qat_model, input_type=input_type, output_type=args.output_type,
-                    calibration_statistic=args.calibration, minimum_ios=args.ios,
+                    calibration_statistic=args.calibration, int8_gelu=args.gelu or "sigmoid",
+                    minimum_ios=args.ios,
                     random_weights=source.random)
     with quiet():  # checks may import a converter, which greets stderr
         for target, precision in plan:

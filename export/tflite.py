@@ -100,9 +100,10 @@ class TFLiteTarget(Target):
             data = quantization.ptq_convert(model, images, input_type=_tf_type(job.input_type),
                                             output_type=_tf_type(job.output_type),
                                             calibration=job.calibration_statistic,
-                                            mixed=mixed, gelu="erf" if mixed else "sigmoid")
+                                            mixed=mixed, gelu="erf" if mixed else job.int8_gelu)
             notes["ranges"] = (f"post-training calibration ({job.calibration_statistic}) on "
                                f"{len(job.calibration)} images")
+            notes["gelu"] = "erf, in float" if mixed else f"{job.int8_gelu} form, int8"
         if mixed:
             data = tflite_islands.float_islands(data, notes=notes)
         else:

@@ -36,7 +36,8 @@ import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from .layers import (AttentionScores, DecomposedLayerNorm, DepthwiseAveragePool,
                      InputQuantize, NormalizeWithPoint,
-                     QuantizationPointsMixin, RelativePositionBiasAdd, SigmoidGate, SymmetricConv2D)
+                     QuantizationPointsMixin, RelativePositionBiasAdd, SigmoidGate, SymmetricConv2D,
+                     TanhGelu)
 from .quantizers import (ActivationQuantizer, FixedRangeQuantizer, SharedRangeQuantizer,
                          WeightQuantizer)
 
@@ -223,7 +224,8 @@ def _activation(layer, options):
         "into SigmoidGate by deploy_model)")
 
 
-@register(DecomposedLayerNorm, SigmoidGate, RelativePositionBiasAdd, NormalizeWithPoint)
+@register(DecomposedLayerNorm, SigmoidGate, TanhGelu, RelativePositionBiasAdd,
+          NormalizeWithPoint)
 def _with_points(layer, options):
     return _config(options, points=True)
 

@@ -51,6 +51,10 @@ does. What changes and why:
   partitions; MUL and LOGISTIC run inside XNNPACK (tiny-moat-0 INT8, 1 thread:
   ~1 ms faster). Folding the 1.702 into the convolutions around the GELU
   (one MUL fewer each) was tried and measured no faster, so it is not done.
+  `gelu="tanh"` instead gives TanhGelu: GELU's tanh form in int8 ops that
+  XNNPACK also runs (within 5e-4 of erf GELU; two more elementwise ops per
+  GELU). It is the full-integer choice when agreement matters more than
+  speed (bench/accuracy.py and bench/int8_speed.py measure both).
 * RelativePositionBias becomes RelativePositionBiasAdd (its bias quantizable).
 * AveragePooling2D (the shortcut of strided blocks) becomes
   DepthwiseAveragePool: a depthwise convolution with kernel 1/k^2, times a
@@ -75,13 +79,13 @@ from tinymoat.layers import (AttendValues, AttentionLogits, DropPath, Gelu, Head
 
 from .layers import (AttentionScores, DecomposedLayerNorm, DepthwiseAveragePool,
                      NormalizeWithPoint,
-                     RelativePositionBiasAdd, SigmoidGate, SymmetricConv2D)
+                     RelativePositionBiasAdd, SigmoidGate, SymmetricConv2D, TanhGelu)
 
 L = keras.layers
 
 # x * sigmoid(GELU_SIGMOID_SLOPE * x) approximates GELU (Hendrycks & Gimpel, 2016).
 GELU_SIGMOID_SLOPE = 1.702
-GELU_FORMS = ("sigmoid", "erf")
+GELU_FORMS = ("sigmoid", "tanh", "erf")
 
 # Layers between a per-channel affine and the convolution it folds into that
 # only move whole pixels (channels stay the last axis, values unchanged).
@@ -320,6 +324,8 @@ def _activation(layer, plan):
 def _gelu(layer, plan):
     if plan.gelu == "erf":
         return _clone(layer)
+    if plan.gelu == "tanh":
+        return TanhGelu(name=layer.name), []
     return SigmoidGate(GELU_SIGMOID_SLOPE, name=layer.name), []
 
 
@@ -420,7 +426,7 @@ def deploy_model(model: keras.Model, *, fold_batch_norms: bool = True,
     """The float deploy graph of a MOAT model (see the module docstring).
 
     The result computes the same function as `model` in inference (up to
-    float rounding; with gelu="sigmoid", up to the GELU approximation) and is
+    float rounding; with gelu="sigmoid" or "tanh", up to the GELU approximation) and is
     what quantize_model and ptq_convert start from (sigmoid GELU) and what the
     float TFLite export converts (gelu="erf": exact). The input model is not
     modified.
@@ -439,10 +445,15 @@ _NOT_IN_DEPLOY_GRAPHS = (L.BatchNormalization, L.LayerNormalization, HeadProject
                          AttentionLogits, RelativePositionBias, DropPath, Normalize)
 
 
-def is_deploy_graph(model: keras.Model) -> bool:
-    """True if `model` has none of the layers deploy_model rewrites or removes."""
+def is_deploy_graph(model: keras.Model, gelu: str = "erf") -> bool:
+    """True if `model` has none of the layers deploy_model(model, gelu=gelu) rewrites or removes.
+
+    A GELU layer is the erf form, so it belongs to a deploy graph only for gelu="erf".
+    """
     for layer in model.layers:
         if type(layer) in _NOT_IN_DEPLOY_GRAPHS or isinstance(layer, keras.Model):
+            return False
+        if type(layer) is Gelu and gelu != "erf":
             return False
         if type(layer) is L.Activation and _activation_name(layer) in ("swish", "silu"):
             return False

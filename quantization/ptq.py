@@ -79,7 +79,8 @@ def ptq_convert(model: keras.Model, representative_images, *, input_type=tf.int8
       percentile: upper percentile for calibration="percentile".
       batch_size: images per forward pass while collecting statistics.
       gelu: the deploy graph's GELU (deploy_model): "sigmoid" (MUL, LOGISTIC,
-        MUL, which XNNPACK runs in int8) or "erf" (TFLite's int8 GELU, exact
+        MUL, which XNNPACK runs in int8), "tanh" (TanhGelu: closer to erf GELU,
+        two more int8 ops, also XNNPACK's) or "erf" (TFLite's int8 GELU, exact
         up to its table; the --mixed export computes it in float). Ignored
         when `model` already is a deploy graph.
     """
@@ -88,7 +89,7 @@ def ptq_convert(model: keras.Model, representative_images, *, input_type=tf.int8
     images = np.asarray(representative_images, np.float32)
     if images.ndim != 4 or len(images) == 0:
         raise ValueError("representative_images must be a non-empty [N, H, W, C] array")
-    float_model = model if is_deploy_graph(model) else deploy_model(model, gelu=gelu)
+    float_model = model if is_deploy_graph(model, gelu) else deploy_model(model, gelu=gelu)
 
     if calibration == "minmax" and not _quantizable(float_model):
         converter = keras_converter(float_model)

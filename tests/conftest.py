@@ -72,3 +72,22 @@ def make_color_images(root, classes, per_class=4, seed=0, size=(40, 48)):
             pixels[..., (2 - c) % 3] += 150
             Image.fromarray(pixels).save(root / name / f"{i}.png")
     return root
+
+
+def delegated_partitions(model_bytes):
+    """(XNNPACK partitions, op names left to TFLite's own kernels)."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_content=model_bytes, num_threads=1)
+    interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()  # pylint: disable=protected-access
+    delegated = {int(t) for o in ops if o["op_name"] == "DELEGATE" for t in o["outputs"]}
+    left = []
+    for op in ops:
+        if op["op_name"] == "DELEGATE" or int(op["outputs"][0]) in delegated:
+            continue
+        try:
+            interpreter.get_tensor(int(op["outputs"][0]))
+            left.append(op["op_name"])
+        except ValueError:  # internal to a delegate partition
+            pass
+    return sum(o["op_name"] == "DELEGATE" for o in ops), left

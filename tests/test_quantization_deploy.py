@@ -61,7 +61,7 @@ def test_sigmoid_gelu_is_the_only_approximation_and_a_close_one(micro, monkeypat
     np.testing.assert_allclose(deployed(x).numpy(), reference,
                                atol=1e-5 * np.abs(reference).max())
     with pytest.raises(ValueError, match="gelu"):
-        deploy_model(micro, gelu="tanh")
+        deploy_model(micro, gelu="cubic")
 
 
 

@@ -15,7 +15,7 @@ from tinymoat.quantization import float_op_details, ptq_convert
 
 from ai_edge_litert.interpreter import Interpreter
 
-from conftest import MICRO, build_micro
+from conftest import MICRO, build_micro, delegated_partitions
 
 
 @pytest.fixture(scope="module")
@@ -46,24 +46,6 @@ def logits(model_bytes, images):
         scale, zero = out["quantization"]
         results.append((interpreter.get_tensor(out["index"]).astype(np.float32) - zero) * scale)
     return np.concatenate(results)
-
-
-def delegated_partitions(model_bytes):
-    """(XNNPACK partitions, op names left to TFLite's own kernels)."""
-    interpreter = Interpreter(model_content=model_bytes, num_threads=1)
-    interpreter.allocate_tensors()
-    ops = interpreter._get_ops_details()  # pylint: disable=protected-access
-    delegated = {int(t) for o in ops if o["op_name"] == "DELEGATE" for t in o["outputs"]}
-    left = []
-    for op in ops:
-        if op["op_name"] == "DELEGATE" or int(op["outputs"][0]) in delegated:
-            continue
-        try:
-            interpreter.get_tensor(int(op["outputs"][0]))
-            left.append(op["op_name"])
-        except ValueError:  # internal to a delegate partition
-            pass
-    return sum(o["op_name"] == "DELEGATE" for o in ops), left
 
 
 def test_islands_wrap_softmax_rsqrt_and_gelu_and_keep_int8_between_ops(int8_model,
