@@ -10,7 +10,7 @@ little faster on CPUs with fast float (one [4, 196, 196] softmax, 1 thread:
 0.045 ms float32 in XNNPACK, 0.11 ms for the int8 rewrite, 0.27 ms for
 TFLite's builtin int8 kernel). Its PTQ graph is quantized from the exact
 (erf) GELU, so the mixed graph has no approximation left: on trained
-tiny-moat-0 models (bench/accuracy.py) the sigmoid form cost 1.6 and 2.2 dB
+tiny-moat-0 models (bench/accuracy.py) the sigmoid form cost 1.6 to 2.2 dB
 of agreement with the float model; the float GELU islands run as fast
 (bench/int8_speed.py).
 
