@@ -91,3 +91,20 @@ def delegated_partitions(model_bytes):
         except ValueError:  # internal to a delegate partition
             pass
     return sum(o["op_name"] == "DELEGATE" for o in ops), left
+
+
+def int8_logits(model_bytes, images):
+    """Dequantized outputs of an int8-in/int8-out TFLite model, one image at a time."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_content=model_bytes)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    results = []
+    for image in images:
+        scale, zero = inp["quantization"]
+        interpreter.set_tensor(inp["index"], np.clip(np.round(image[None] / scale + zero),
+                                                     -128, 127).astype(np.int8))
+        interpreter.invoke()
+        scale, zero = out["quantization"]
+        results.append((interpreter.get_tensor(out["index"]).astype(np.float32) - zero) * scale)
+    return np.concatenate(results)

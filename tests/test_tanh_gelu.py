@@ -14,7 +14,7 @@ from tinymoat.quantization.layers import SigmoidGate, TanhGelu
 
 from ai_edge_litert.interpreter import Interpreter
 
-from conftest import MICRO, build_micro, delegated_partitions
+from conftest import MICRO, build_micro, delegated_partitions, int8_logits
 
 L = keras.layers
 
@@ -52,21 +52,6 @@ def _conv_gelu(seed=0):
     return model
 
 
-def _run_int8(model_bytes, images):
-    interpreter = Interpreter(model_content=model_bytes)
-    interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    results = []
-    for image in images:
-        scale, zero = inp["quantization"]
-        interpreter.set_tensor(inp["index"], np.clip(np.round(image[None] / scale + zero),
-                                                     -128, 127).astype(np.int8))
-        interpreter.invoke()
-        scale, zero = out["quantization"]
-        results.append((interpreter.get_tensor(out["index"]).astype(np.float32) - zero) * scale)
-    return np.concatenate(results)
-
-
 def test_int8_tanh_gelu_is_closer_to_gelu_and_stays_in_one_xnnpack_partition():
     model = _conv_gelu()
     rng = np.random.RandomState(1)
@@ -76,7 +61,7 @@ def test_int8_tanh_gelu_is_closer_to_gelu_and_stays_in_one_xnnpack_partition():
     for form in ("sigmoid", "tanh"):
         tflite = ptq_convert(model, calibration, gelu=form)  # raises if not fully integer
         assert delegated_partitions(tflite) == (1, [])
-        error = _run_int8(tflite, held) - exact
+        error = int8_logits(tflite, held) - exact
         rms[form], bias[form] = np.sqrt(np.mean(error ** 2)), abs(error.mean())
     # int8 rounding is common to both; the sigmoid form adds its approximation error,
     # which does not average out (measured: rms 0.0154 vs 0.0119, bias 0.0047 vs 0.0004).

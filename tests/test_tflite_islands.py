@@ -13,9 +13,7 @@ from tinymoat.export.tflite_metadata.tflite_model import fb, load
 from tinymoat.export.validate import compare
 from tinymoat.quantization import float_op_details, ptq_convert
 
-from ai_edge_litert.interpreter import Interpreter
-
-from conftest import MICRO, build_micro, delegated_partitions
+from conftest import MICRO, build_micro, delegated_partitions, int8_logits as logits
 
 
 @pytest.fixture(scope="module")
@@ -31,21 +29,6 @@ def int8_erf_model(int8_model):
     """The same model quantized from its exact (erf) GELU, as the --mixed export does."""
     model, images, _ = int8_model
     return model, images, ptq_convert(model, images[:16], gelu="erf")
-
-
-def logits(model_bytes, images):
-    interpreter = Interpreter(model_content=model_bytes)
-    interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    results = []
-    for image in images:
-        scale, zero = inp["quantization"]
-        interpreter.set_tensor(inp["index"], np.clip(np.round(image[None] / scale + zero),
-                                                     -128, 127).astype(np.int8))
-        interpreter.invoke()
-        scale, zero = out["quantization"]
-        results.append((interpreter.get_tensor(out["index"]).astype(np.float32) - zero) * scale)
-    return np.concatenate(results)
 
 
 def test_islands_wrap_softmax_rsqrt_and_gelu_and_keep_int8_between_ops(int8_model,
