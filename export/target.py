@@ -45,7 +45,7 @@ class ExportJob:
     input_type: str = "uint8"           # full-integer TFLite: uint8 | int8 | float32
     output_type: str = "float32"        # full-integer TFLite: uint8 | int8 | float32
     calibration_statistic: str = "minmax"
-    int8_gelu: str = "sigmoid"          # GELU of the post-training full-integer TFLite: sigmoid | tanh
+    int8_gelu: str = "sigmoid"          # post-training full-integer TFLite GELU: sigmoid | tanh
     minimum_ios: str = "16"
     random_weights: bool = False        # nothing trained: agreement figures are not meaningful
 
