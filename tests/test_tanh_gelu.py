@@ -106,3 +106,20 @@ def test_export_cli_gelu_tanh(tmp_path, capsys):
     assert code == 2 and err.strip().splitlines()[-1].startswith(
         "tinymoat-export: error: --gelu only applies to --int8 without --mixed")
     assert not (tmp_path / "mixed").exists()
+
+
+def test_export_cli_refuses_gelu_for_a_qat_run_folder(tmp_path, capsys):
+    from tinymoat import saving
+    from tinymoat.export import cli
+    from tinymoat.quantization import quantize_model, save_qat
+    model = build_micro()
+    tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
+    run = tmp_path / "run"
+    saving.save(model, run / "float", config=model.moat_config, input_size=(64, 64),
+                labels=[str(i) for i in range(10)])
+    save_qat(quantize_model(model), run / "qat", input_size=(64, 64))
+    code = cli.main(["--target", "tflite", "--int8", "--gelu", "tanh", "--weights", str(run),
+                     "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "has a QAT model, which keeps the GELU form" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()
