@@ -16,7 +16,10 @@ TFLite conversion: trained weights, unlike bench/int8_speed.py's random
 ones, show what GELU's sigmoid form costs. About 6-9 minutes on 2 CPU cores
 with the defaults. Needs scikit-learn (the `bench` extra).
 
-    python bench/accuracy.py [--epochs 20] [--qat-epochs 3] [--keep DIR]
+    python bench/accuracy.py [--epochs 20] [--qat-epochs 3] [--qat-gelu tanh] [--keep DIR]
+
+(--qat-gelu: the QAT stage's GELU form, tinymoat-train --qat-gelu; the float
+stage and the PTQ rows do not depend on it.)
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def train(args, data: str, run: str) -> float:
             "--lr", str(args.lr), "--ema-decay", str(args.ema_decay), "--no-flip",
             "--min-crop-area", "0.5", "--seed", str(args.seed), "--out", run]
     if args.qat_epochs:
-        argv += ["--qat", "--qat-epochs", str(args.qat_epochs)]
+        argv += ["--qat", "--qat-epochs", str(args.qat_epochs), "--qat-gelu", args.qat_gelu]
     if cli.main(argv) != 0:
         sys.exit("bench/accuracy.py: training failed")
     return time.time() - start
@@ -146,6 +149,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--qat-epochs", type=int, default=3, help="0: no QAT stage")
+    p.add_argument("--qat-gelu", choices=("sigmoid", "tanh"), default="sigmoid")
     p.add_argument("--input-size", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -165,7 +169,7 @@ def main(argv=None) -> int:
         agreed = export_agreement(data, run)
     print(f"\ntiny-moat-0 at {args.input_size}x{args.input_size}, random init, sklearn digits: "
           f"{counts['train']} train / {counts['val']} held-out images, {args.epochs} float + "
-          f"{args.qat_epochs} QAT epochs")
+          f"{args.qat_epochs} QAT epochs ({args.qat_gelu} GELU)")
     print(table(result))
     print(verdict(result))
     print(f"\nAgreement with the float model on the {counts['val']} held-out images "

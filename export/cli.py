@@ -108,7 +108,7 @@ def prepare(args):
     qat_model = source.qat_model if args.precision == "int8" else None
     if args.gelu and qat_model is not None:
         raise ExportError(f"--gelu: {args.weights} has a QAT model, which keeps the GELU form "
-                          "it was trained with")
+                          "it was trained with (tinymoat-train --qat-gelu picks it)")
     input_type = args.input_type or ("int8" if qat_model is not None else "uint8")
     assert normalization in NORMALIZATION
     job = ExportJob(model=source.model, variant=source.variant, input_size=source.input_size,

@@ -93,6 +93,7 @@ class TFLiteTarget(Target):
             data = quantization.qat_convert(job.qat_model, input_type=_tf_type(job.input_type),
                                             output_type=_tf_type(job.output_type))
             notes["ranges"] = "learned in quantization-aware training"
+            notes["gelu"] = f"{quantization.gelu_form(job.qat_model)} form, int8"
         else:
             model = with_pixel_input(job.model, job.normalization) if pixel_input else job.model
             images = (calibration_pixels(job.calibration) if pixel_input

@@ -12,28 +12,34 @@ bit) and replaces each with
 
 for query (i, j), key (x, y) and table row r. The first gather builds, from
 the small table, every row offset's [W, W] column block stacked by rows; the
-second then writes the bias in its final layout, copying contiguous rows of W
-values (the builtin GATHER, which no delegate takes, copies element by element
-when the gathered axis is the last one, as in the first, small gather). The
-two int32 indices cost 32 KB for a 14x14 window, shared by the blocks of that
-window. No op between the GATHERs: XNNPACK would take it into a partition of
-its own, which makes TFLite run every block's expansion up front instead of
-next to its ADD. An earlier form gathered [W, W] blocks by an [H, H] index and
-needed a TRANSPOSE of the whole bias; this form measured, on tiny-moat-0
-float32 at 224 (AMD EPYC, AVX2, 1 thread, 100 interleaved runs), 36.39 ->
-34.65 ms (plain conversion with dense constants: 34.49 ms).
+second then writes the bias in its final layout. The two int32 indices cost
+32 KB for a 14x14 window, shared by the blocks of that window (one GATHER by
+a flat [S, S] index would need 154 KB, 256 KB at 16x16: more than the INT8
+size target at 256 leaves). The result is exact: the same values in the same
+dtype and quantization.
 
-Each expansion is placed right before the ADD that uses it, so the bias is
-written and read while it is still in cache (TFLite's partitioner still groups
-the delegated ops around the GATHERs: two XNNPACK partitions, not one per
-block). Measured on an earlier machine, with the earlier form, on tiny-moat-0
-at 224, 1 thread, against all expansions first: float32 16.73 -> 16.51 ms,
-INT8 --mixed 7.69 -> 7.49 ms. The result is exact: the same values in the
-same dtype and quantization.
+What it costs at run time. Both GATHERs read only constants, and TFLite
+computes such a GATHER once, when the interpreter allocates its tensors (the
+kernel's Prepare makes the output persistent): the bias is in place before
+the first invoke (tests/test_tflite_compact.py checks it), and the GATHERs
+cost nothing per inference. The RESHAPE is what runs: XNNPACK takes it and
+copies the bias each time, 4.45 MB of float32 for tiny-moat-0 at 224 (1.1 MB
+in INT8). Each expansion is placed right before the ADD that uses it, so
+each copy is read while it is still in cache; TFLite's partitioner groups
+the delegated ops around the GATHERs into two XNNPACK partitions. All
+expansions first gives one partition but measured 0.3-0.4 ms slower (four
+runs), the copies then all running up front. No op between the GATHERs:
+XNNPACK would take it into a partition of its own (measured once: float32
+then 1.058x the plain conversion).
 
-This is what the compact bias costs at run time: 4.45 MB of float32 bias
-written per inference. The dense constants it replaces cost 4.45 MB of file
-(+1.3 bytes per parameter of tiny-moat-0) and no time.
+Side by side on tiny-moat-0 float32 at 224 (AMD EPYC, AVX2, 1 thread, 300
+interleaved rounds, 2026-12-02): this form 23.74 ms, dense bias constants
+23.38 ms, the plain conversion 23.77 ms, one GATHER by the flat index (no
+RESHAPE) 23.43 ms. So the compact bias costs about 0.35 ms (1.5 %) against
+dense constants, which cost 4.45 MB of file (+1.3 bytes per parameter of
+tiny-moat-0). An earlier form gathered [W, W] blocks by an [H, H] index and
+needed a TRANSPOSE of the whole bias, which XNNPACK runs per inference: 36.39
+-> 34.65 ms on an AMD EPYC machine (plain conversion: 34.49 ms).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ See deploy.py, configs.py (where quantizers go and why), qat.py and ptq.py.
 
 from .configs import (MoatQuantizeConfig, MoatQuantizeScheme, UnsupportedLayerError,
                       quantize_config_for, register)
-from .deploy import deploy_model, flatten_model, is_deploy_graph
+from .deploy import deploy_model, flatten_model, gelu_form, is_deploy_graph
 from .evaluate import (Agreement, agreement, reset_batch_norm_statistics, run_tflite,
                        synthetic_images)
 from .ptq import CALIBRATIONS, NotFullyIntegerError, calibrate_ranges, ptq_convert
@@ -25,7 +25,8 @@ __all__ = [
     "Agreement", "CALIBRATIONS", "MoatQuantizeConfig", "MoatQuantizeScheme",
     "NotFullyIntegerError", "Op", "UnsupportedLayerError", "activation_ranges", "agreement",
     "calibrate_ranges", "check_ranges", "custom_objects", "deploy_model", "distill",
-    "flatten_model", "float_op_details", "float_ops", "format_ops", "initialize_ranges",
+    "flatten_model", "float_op_details", "float_ops", "format_ops", "gelu_form",
+    "initialize_ranges",
     "io_details", "is_deploy_graph", "link_shared_ranges", "load_qat", "op_details",
     "op_histogram", "ptq_convert", "qat_convert", "qat_converter", "quantize_config_for",
     "quantize_model", "quantize_scope", "register", "reset_batch_norm_statistics", "run_tflite",

@@ -447,6 +447,23 @@ _NOT_IN_DEPLOY_GRAPHS = (L.BatchNormalization, L.LayerNormalization, HeadProject
                          AttentionLogits, RelativePositionBias, DropPath, Normalize)
 
 
+def gelu_form(model: keras.Model) -> Optional[str]:
+    """The GELU form of a float, deploy or QAT graph ("erf", "sigmoid" or "tanh"; None:
+    no GELU). A QAT model keeps the form of the deploy graph it was made from."""
+    forms = set()
+    for layer in model.layers:
+        layer = getattr(layer, "layer", layer)  # inside a tfmot QuantizeWrapper
+        if type(layer) is Gelu:
+            forms.add("erf")
+        elif isinstance(layer, TanhGelu):
+            forms.add("tanh")
+        elif isinstance(layer, SigmoidGate) and layer.slope == GELU_SIGMOID_SLOPE:
+            forms.add("sigmoid")
+    if len(forms) > 1:
+        raise ValueError(f"{model.name} mixes GELU forms: {', '.join(sorted(forms))}")
+    return forms.pop() if forms else None
+
+
 def is_deploy_graph(model: keras.Model, gelu: str = "erf") -> bool:
     """True if `model` has none of the layers deploy_model(model, gelu=gelu) rewrites or removes.
 

@@ -103,7 +103,7 @@ def ptq_convert(model: keras.Model, representative_images, *, input_type=tf.int8
         converter.inference_input_type = input_type
         converter.inference_output_type = output_type
     else:
-        qat = quantize_model(float_model)
+        qat = quantize_model(float_model, gelu=gelu)
         calibrate_ranges(qat, images, calibration, percentile=percentile,
                          batch_size=batch_size)
         converter = qat_converter(qat, input_type=input_type, output_type=output_type)

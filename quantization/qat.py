@@ -26,7 +26,7 @@ import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from .configs import MoatQuantizeConfig, MoatQuantizeScheme, quantize_config_for
 from .converter import keras_converter
-from .deploy import deploy_model, is_deploy_graph
+from .deploy import GELU_FORMS, deploy_model, is_deploy_graph
 from .layers import LAYERS
 from .quantizers import QUANTIZERS, ActivationQuantizer, SharedRangeQuantizer
 
@@ -50,7 +50,8 @@ def quantize_scope():
         yield scope
 
 
-def quantize_model(model: keras.Model, *, ema_decay: float = 0.99) -> keras.Model:
+def quantize_model(model: keras.Model, *, ema_decay: float = 0.99,
+                   gelu: str = "sigmoid") -> keras.Model:
     """A quantization-aware training copy of a MOAT model.
 
     The float model is first rewritten by `deploy_model` (BN folding, LayerNorm
@@ -63,8 +64,16 @@ def quantize_model(model: keras.Model, *, ema_decay: float = 0.99) -> keras.Mode
     (then follow an EMA with `ema_decay`); call `initialize_ranges` to set
     them from data without training. The returned model is not compiled; the
     input model is not modified.
+
+    gelu: the GELU form the QAT model trains with and its int8 graph runs
+    (deploy_model): "sigmoid" (x * sigmoid(1.702 x), the fastest on CPUs),
+    "tanh" (TanhGelu, within 5e-4 of the exact GELU; two more int8 ops each,
+    also XNNPACK's) or "erf" (TFLite's int8 GELU, which XNNPACK does not
+    take). Ignored when `model` already is a deploy graph: it keeps its form.
     """
-    float_model = model if is_deploy_graph(model) else deploy_model(model)
+    if gelu not in GELU_FORMS:
+        raise ValueError(f"gelu must be one of {GELU_FORMS}, not {gelu!r}")
+    float_model = model if is_deploy_graph(model, gelu) else deploy_model(model, gelu=gelu)
     for layer in float_model.layers:  # name the first layer without a rule (tfmot would not)
         if not isinstance(layer, keras.layers.InputLayer):
             quantize_config_for(layer)

@@ -8,7 +8,7 @@ import pytest
 import tinymoat
 from tinymoat._keras import keras
 from tinymoat.layers import Gelu, gelu
-from tinymoat.quantization import deploy_model, ptq_convert
+from tinymoat.quantization import deploy_model, gelu_form, ptq_convert, quantize_model
 from tinymoat.quantization.deploy import GELU_SIGMOID_SLOPE
 from tinymoat.quantization.layers import SigmoidGate, TanhGelu
 
@@ -108,18 +108,40 @@ def test_export_cli_gelu_tanh(tmp_path, capsys):
     assert not (tmp_path / "mixed").exists()
 
 
-def test_export_cli_refuses_gelu_for_a_qat_run_folder(tmp_path, capsys):
+def test_quantize_model_trains_the_form_it_is_given():
+    micro = build_micro()
+    assert gelu_form(micro) == "erf"
+    assert gelu_form(quantize_model(micro)) == "sigmoid"
+    tanh = quantize_model(micro, gelu="tanh")
+    assert gelu_form(tanh) == "tanh"
+    assert not any("Gelu" == type(getattr(layer, "layer", layer)).__name__ for layer in tanh.layers)
+    assert gelu_form(quantize_model(deploy_model(micro, gelu="tanh"))) == "tanh"  # kept
+    with pytest.raises(ValueError, match="gelu must be one of"):
+        quantize_model(micro, gelu="cubic")
+
+
+def test_export_cli_keeps_the_gelu_form_of_a_qat_run_folder(tmp_path, capsys):
     from tinymoat import saving
     from tinymoat.export import cli
-    from tinymoat.quantization import quantize_model, save_qat
+    from tinymoat.quantization import initialize_ranges, save_qat
     model = build_micro()
     tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
     run = tmp_path / "run"
     saving.save(model, run / "float", config=model.moat_config, input_size=(64, 64),
                 labels=[str(i) for i in range(10)])
-    save_qat(quantize_model(model), run / "qat", input_size=(64, 64))
-    code = cli.main(["--target", "tflite", "--int8", "--gelu", "tanh", "--weights", str(run),
+    qat = quantize_model(model, gelu="tanh")
+    initialize_ranges(qat, np.random.RandomState(3).randn(8, 64, 64, 3).astype(np.float32))
+    save_qat(qat, run / "qat", input_size=(64, 64))
+    code = cli.main(["--target", "tflite", "--int8", "--weights", str(run),
                      "--out", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    artifact = json.loads((tmp_path / "out" / "report.json").read_text())["artifacts"][0]
+    assert artifact["notes"]["gelu"] == "tanh form, int8"
+    assert artifact["notes"]["ranges"] == "learned in quantization-aware training"
+    assert artifact["checks"]["float_ops"] == []
+
+    code = cli.main(["--target", "tflite", "--int8", "--gelu", "tanh", "--weights", str(run),
+                     "--out", str(tmp_path / "again")])
     err = capsys.readouterr().err
     assert code == 2 and "has a QAT model, which keeps the GELU form" in err.strip().splitlines()[-1]
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "again").exists()

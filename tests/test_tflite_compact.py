@@ -44,6 +44,19 @@ def test_compaction_is_exact_and_shrinks_the_file(micro_golden):
             assert names[i:i + 4] == ["GATHER", "GATHER", "RESHAPE", "ADD"], names
             assert int(ops[i + 2].outputs[0]) in [int(t) for t in ops[i + 3].inputs]
     assert names.count("GATHER") == 4 and names[0] != "GATHER"
+    # TFLite runs a GATHER of constants once, when the tensors are allocated: each bias is
+    # in place before the first invoke (its per-inference cost is XNNPACK's RESHAPE copy).
+    before = Interpreter(model_content=compact)
+    before.allocate_tensors()
+    constants = {d["name"]: d["index"] for d in Interpreter(model_content=dense)
+                 .get_tensor_details()}
+    reference = Interpreter(model_content=dense)
+    reference.allocate_tensors()
+    expanded = [d for d in before.get_tensor_details() if d["name"].endswith("/ijxy")]
+    assert len(expanded) == 2
+    for detail in expanded:
+        want = reference.get_tensor(constants[detail["name"][:-len("/ijxy")]])
+        np.testing.assert_array_equal(before.get_tensor(detail["index"]).reshape(want.shape), want)
 
 
 def test_fused_tensor_names_keep_their_first_op_and_numbers_stay_identical(micro_golden):

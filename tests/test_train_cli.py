@@ -210,6 +210,34 @@ def test_qat_stage_writes_a_loadable_qat_folder(trained, images, tmp_path, capsy
     assert qat_model(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 3)
 
 
+
+def test_qat_gelu_tanh_is_recorded_kept_on_resume_and_refused_if_changed(
+        trained, images, tmp_path, capsys, quantization_api):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    base = [*MICRO, "--data", images, "--epochs", "3", "--out", run, "--resume", "--qat",
+            "--qat-epochs", "1"]
+    code, out, err = run_cli(capsys, *base, "--qat-gelu", "tanh")
+    assert code == 0, err
+    assert "qat: 1 epochs, tanh GELU" in out
+    state = json.loads((run / "run.json").read_text())
+    assert state["stages"]["qat"]["gelu"] == "tanh"
+    qat_model, _ = quantization_api.load_qat(str(run / "qat"))
+    assert quantization_api.gelu_form(qat_model) == "tanh"
+
+    code, out, err = run_cli(capsys, *base)  # no --qat-gelu: the run's form
+    assert code == 0 and "QAT stage already done" in err and "tanh GELU" in out
+
+    code, out, err = run_cli(capsys, *base, "--qat-gelu", "sigmoid")
+    assert code == 2 and error_lines(err) == [
+        f"tinymoat-train: error: --qat-gelu sigmoid: the QAT stage of {run} trains the tanh "
+        "form; pass --qat-gelu tanh to continue it, or choose another --out"]
+
+    code, out, err = run_cli(capsys, *MICRO, "--data", images, "--epochs", "3", "--out",
+                             tmp_path / "other", "--qat-gelu", "tanh")
+    assert code == 2 and error_lines(err) == ["tinymoat-train: error: --qat-gelu needs --qat"]
+    assert not (tmp_path / "other").exists()
+
 TWO_REPLICAS = """
 import sys
 import tensorflow as tf

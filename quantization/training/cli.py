@@ -19,6 +19,7 @@ EXIT_USAGE, EXIT_NAN = 2, 1
 def parser() -> argparse.ArgumentParser:
     from tinymoat.config import VARIANTS
 
+    from .loop import QAT_GELU_FORMS
     from .strategy import STRATEGIES
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     g = p.add_argument_group("model")
@@ -62,6 +63,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--qat", action="store_true", help="after the float stage, train a QAT model")
     g.add_argument("--qat-epochs", type=int, default=1)
     g.add_argument("--qat-lr", type=float, default=None, help="default: --lr / 20")
+    g.add_argument("--qat-gelu", choices=QAT_GELU_FORMS, default=None,
+                   help="GELU form the QAT model trains and its int8 graph runs: sigmoid "
+                        "(fastest on CPUs) or tanh (closer to the exact GELU; for integer-only "
+                        "hardware); default: the run's, else sigmoid")
     g = p.add_argument_group("run")
     g.add_argument("--out", required=True, help="run folder")
     g.add_argument("--resume", action="store_true",
@@ -124,7 +129,8 @@ def settings_from(args):
         fresh_head=args.fresh_head, resume=args.resume, lr=args.lr,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
         ema_decay=args.ema_decay, warmup_epochs=args.warmup_epochs, qat=args.qat,
-        qat_epochs=args.qat_epochs, qat_lr=args.qat_lr, strategy=args.strategy,
+        qat_epochs=args.qat_epochs, qat_lr=args.qat_lr, qat_gelu=args.qat_gelu,
+        strategy=args.strategy,
         devices=devices, tpu=args.tpu, seed=args.seed,
         augment=Augment(enabled=not args.no_augment, min_area=args.min_crop_area,
                         flip=not args.no_flip),
@@ -162,7 +168,9 @@ def summary(out: str, state: Dict) -> str:
             continue
         val = info.get("val")
         score = (f", val top-1 {val['top1']:.2%}, top-5 {val['top5']:.2%}" if val else "")
-        lines.append(f"{stage}: {info.get('completed_epochs')} epochs{score} -> {out}/{stage}")
+        form = f", {info['gelu']} GELU" if info.get("gelu") else ""
+        lines.append(f"{stage}: {info.get('completed_epochs')} epochs{form}{score} -> "
+                     f"{out}/{stage}")
     return "\n".join(lines)
 
 

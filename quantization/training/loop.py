@@ -9,7 +9,8 @@ uses the raw weights being trained.
 QAT stage: `tinymoat.quantization.quantize_model` of the saved float model,
 trained --qat-epochs at --qat-lr with the same loss, no warm-up and no weight
 EMA (the fake-quantizer ranges keep their own moving averages), saved to
-RUN_DIR/qat.
+RUN_DIR/qat. --qat-gelu picks the GELU form it trains (and its int8 graph runs):
+sigmoid (default) or tanh; run.json records it and --resume keeps it.
 
 Each stage checkpoints after every epoch and resumes from its newest
 checkpoint; a stage already finished is not run again. Training the float
@@ -42,6 +43,9 @@ from .run import RunFolder, identity, open_run, save_state
 from .strategy import is_chief, make_strategy
 from .weights import build, check_weights, load_weights, resolve_config
 
+# GELU forms of the QAT stage: those XNNPACK runs in int8 (tinymoat.quantization.deploy_model).
+QAT_GELU_FORMS = ("sigmoid", "tanh")
+
 
 @dataclasses.dataclass
 class Settings:
@@ -65,6 +69,7 @@ class Settings:
     qat: bool = False
     qat_epochs: int = 1
     qat_lr: Optional[float] = None
+    qat_gelu: Optional[str] = None  # None: the run's recorded form, else "sigmoid"
     strategy: str = "auto"
     devices: Optional[List[str]] = None
     tpu: Optional[str] = None
@@ -170,6 +175,9 @@ def _check_numbers(s: Settings) -> None:
               (0 <= s.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
               (0 <= s.ema_decay < 1, "--ema-decay must be in [0, 1) (0: no EMA)"),
               (s.qat_epochs >= 1, "--qat-epochs must be at least 1"),
+              (s.qat_gelu is None or s.qat, "--qat-gelu needs --qat"),
+              (s.qat_gelu in (None,) + QAT_GELU_FORMS,
+               f"--qat-gelu must be one of {', '.join(QAT_GELU_FORMS)}"),
               (s.bn_recalibration_batches >= 0, "--bn-recalibration-batches must not be "
                                                 "negative"),
               (0 < s.augment.min_area <= 1, "--min-crop-area must be in (0, 1]"),
@@ -416,9 +424,11 @@ def qat_stage(job: Job, restart: bool) -> None:
     """Quantization-aware fine-tuning of RUN_DIR/float; saves RUN_DIR/qat."""
     s, run = job.settings, job.run
     quantization = quantization_api("quantize_model")
+    gelu = _qat_gelu(job, restart)
     if restart:
         _forget_stage(job, "qat")
     stage = job.state["stages"].setdefault("qat", {})
+    stage["gelu"] = gelu
     if stage.get("status") == "done" and stage.get("epochs") == s.qat_epochs and \
             saving.is_saved(run.model("qat")):
         job.say(f"QAT stage already done ({s.qat_epochs} epochs): {run.model('qat')}")
@@ -427,7 +437,7 @@ def qat_stage(job: Job, restart: bool) -> None:
     hyper = Hyper(lr, s.weight_decay, s.label_smoothing, 0.0,
                   total_steps=s.qat_epochs * job.steps, warmup_steps=0)
     with job.strategy.scope():
-        qat = quantization.quantize_model(_load_float(job))
+        qat = quantization.quantize_model(_load_float(job), gelu=gelu)
         trainer = _Trainer(job, "qat", qat, hyper)
     trainer.fit(s.qat_epochs)
     stage.update(status="saving", val=_final_val(job, qat))
@@ -436,6 +446,21 @@ def qat_stage(job: Job, restart: bool) -> None:
     stage["status"] = "done"
     save_state(run, job.state, job.chief)
     job.say(f"saved the QAT model to {run.model('qat')}")
+
+
+def _qat_gelu(job: Job, restart: bool) -> str:
+    """The QAT stage's GELU form: --qat-gelu, else the one the run's QAT stage started with.
+
+    A QAT checkpoint holds one form's variables, so continuing a stage with
+    another form is refused (unless the stage starts over anyway)."""
+    previous = job.state["stages"].get("qat")
+    recorded = previous.get("gelu", "sigmoid") if previous else None  # older runs: sigmoid
+    gelu = job.settings.qat_gelu or recorded or "sigmoid"
+    if recorded and gelu != recorded and not restart:
+        raise TrainError(f"--qat-gelu {gelu}: the QAT stage of {job.run.root} trains the "
+                         f"{recorded} form; pass --qat-gelu {recorded} to continue it, or "
+                         "choose another --out")
+    return gelu
 
 
 def _load_float(job: Job):
