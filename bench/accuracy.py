@@ -6,7 +6,9 @@ random initialisation on scikit-learn's bundled handwritten digits (1797
 class with a fixed seed. It runs the real tools end to end:
 
     tinymoat-train --qat   float stage, then quantization-aware stage
-    tinymoat-eval --ptq --qat   float, PTQ-INT8 and QAT-INT8 in LiteRT
+    tinymoat-train --resume --restart-qat --qat-gelu tanh   (a copy of the run:
+                           the same float model, QAT with GELU's tanh form)
+    tinymoat-eval --ptq --qat   float, PTQ-INT8 and both QAT-INT8 models in LiteRT
 
 and prints the held-out top-1/top-5 with the target: QAT-INT8 within 0.3
 points of float and at least as good as PTQ-INT8. Then, on the held-out
@@ -16,10 +18,7 @@ TFLite conversion: trained weights, unlike bench/int8_speed.py's random
 ones, show what GELU's sigmoid form costs. About 6-9 minutes on 2 CPU cores
 with the defaults. Needs scikit-learn (the `bench` extra).
 
-    python bench/accuracy.py [--epochs 20] [--qat-epochs 3] [--qat-gelu tanh] [--keep DIR]
-
-(--qat-gelu: the QAT stage's GELU form, tinymoat-train --qat-gelu; the float
-stage and the PTQ rows do not depend on it.)
+    python bench/accuracy.py [--epochs 20] [--qat-epochs 3] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -62,8 +62,10 @@ def write_digits(root: str, size: int, seed: int) -> dict:
     return counts
 
 
-def train(args, data: str, run: str) -> float:
+def train(args, data: str, run: str, *extra: str) -> float:
+    from tinymoat._keras import keras
     from tinymoat.quantization.training import cli
+    keras.backend.clear_session()
     start = time.time()
     argv = ["--variant", "tiny-moat-0", "--input-size", str(args.input_size),
             "--data", os.path.join(data, "train"), "--val-data", os.path.join(data, "val"),
@@ -71,24 +73,25 @@ def train(args, data: str, run: str) -> float:
             "--lr", str(args.lr), "--ema-decay", str(args.ema_decay), "--no-flip",
             "--min-crop-area", "0.5", "--seed", str(args.seed), "--out", run]
     if args.qat_epochs:
-        argv += ["--qat", "--qat-epochs", str(args.qat_epochs), "--qat-gelu", args.qat_gelu]
-    if cli.main(argv) != 0:
+        argv += ["--qat", "--qat-epochs", str(args.qat_epochs)]
+    if cli.main(argv + list(extra)) != 0:
         sys.exit("bench/accuracy.py: training failed")
     return time.time() - start
 
 
-def evaluate(args, data: str, run: str, out: str) -> float:
+def evaluate(data: str, run: str, out: str, ptq: bool, qat: bool) -> dict:
+    """tinymoat-eval's accuracy.json results by row name."""
     from tinymoat._keras import keras
     from tinymoat.quantization import eval_cli
     keras.backend.clear_session()
-    start = time.time()
-    argv = ["--data", os.path.join(data, "val"), "--float", run, "--ptq",
+    argv = ["--data", os.path.join(data, "val"), "--float", run,
             "--calib-limit", str(CALIBRATION_IMAGES), "--out", out]
-    if args.qat_epochs:
-        argv += ["--qat"]
+    argv += ["--ptq"] if ptq else []
+    argv += ["--qat"] if qat else []
     if eval_cli.main(argv) != 0:
         sys.exit("bench/accuracy.py: evaluation failed")
-    return time.time() - start
+    with open(os.path.join(out, "accuracy.json")) as f:
+        return {r["name"]: r for r in json.load(f)["results"]}
 
 
 def export_agreement(data: str, run: str,
@@ -116,22 +119,23 @@ def export_agreement(data: str, run: str,
     return agreement(model, job.normalized(held_out), rows)
 
 
-def table(result: dict) -> str:
-    rows = {r["name"]: r for r in result["results"]}
-    lines = [f"{'model':<10}{'top-1':>9}{'top-5':>9}{'vs float':>11}"]
-    for name in ("float", "ptq-int8", "qat-int8"):
+QAT_TANH = "qat-int8 (--qat-gelu tanh)"
+
+
+def table(rows: dict) -> str:
+    lines = [f"{'model':<28}{'top-1':>9}{'top-5':>9}{'vs float':>11}"]
+    for name in ("float", "ptq-int8", "qat-int8", QAT_TANH):
         row = rows.get(name)
         if row is None:
-            lines.append(f"{name:<10}{'n/a':>9}")
+            lines.append(f"{name:<28}{'n/a':>9}")
             continue
         drop = row.get("top1_drop_points")
         delta = "" if drop is None else f"{0.0 - drop:+.2f} pt"
-        lines.append(f"{name:<10}{row['top1']:>9.2%}{row['top5']:>9.2%}{delta:>11}")
+        lines.append(f"{name:<28}{row['top1']:>9.2%}{row['top5']:>9.2%}{delta:>11}")
     return "\n".join(lines)
 
 
-def verdict(result: dict) -> str:
-    rows = {r["name"]: r for r in result["results"]}
+def verdict(rows: dict) -> str:
     if "qat-int8" not in rows:
         return "target not checked: no QAT model"
     qat, ptq = rows["qat-int8"], rows.get("ptq-int8")
@@ -149,7 +153,6 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--qat-epochs", type=int, default=3, help="0: no QAT stage")
-    p.add_argument("--qat-gelu", choices=("sigmoid", "tanh"), default="sigmoid")
     p.add_argument("--input-size", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -163,15 +166,22 @@ def main(argv=None) -> int:
         data, run, out = (os.path.join(root, d) for d in ("digits", "run", "eval"))
         counts = write_digits(data, args.input_size, args.seed)
         train_s = train(args, data, run)
-        eval_s = evaluate(args, data, run, out)
-        with open(os.path.join(out, "accuracy.json")) as f:
-            result = json.load(f)
+        if args.qat_epochs:  # the same float model, QAT again with the tanh form
+            shutil.copytree(run, run + "-tanh")
+            train_s += train(args, data, run + "-tanh", "--resume", "--restart-qat",
+                             "--qat-gelu", "tanh")
+        start_eval = time.time()
+        rows = evaluate(data, run, out, ptq=True, qat=bool(args.qat_epochs))
+        if args.qat_epochs:
+            rows[QAT_TANH] = evaluate(data, run + "-tanh", out + "-tanh", ptq=False,
+                                      qat=True)["qat-int8"]
+        eval_s = time.time() - start_eval
         agreed = export_agreement(data, run)
     print(f"\ntiny-moat-0 at {args.input_size}x{args.input_size}, random init, sklearn digits: "
           f"{counts['train']} train / {counts['val']} held-out images, {args.epochs} float + "
-          f"{args.qat_epochs} QAT epochs ({args.qat_gelu} GELU)")
-    print(table(result))
-    print(verdict(result))
+          f"{args.qat_epochs} QAT epochs (each QAT form from the same float model)")
+    print(table(rows))
+    print(verdict(rows))
     print(f"\nAgreement with the float model on the {counts['val']} held-out images "
           f"(INT8 graphs calibrated on {CALIBRATION_IMAGES} training images, minmax)")
     print(f"{'graph':<34}{'SQNR dB':>9}{'top-1 agr.':>12}")

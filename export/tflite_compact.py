@@ -5,41 +5,36 @@ The converter folds each attention block's bias into a dense constant
 again. This pass finds such constants (relative_bias.factor, exact bit for
 bit) and replaces each with
 
-    T [n, (2H-1)(2W-1)] -> GATHER axis 1 by [r W + j, y]: r (2W-1) + y - j + W - 1
-                                                          [n, (2H-1) W, W]
-      -> GATHER axis 1 by [i, j, x]: (x - i + H - 1) W + j  [n, H, W, H, W]
-      -> RESHAPE to the original shape [n, S, S]
+    T [..., (2H-1)(2W-1)] -> GATHER (last axis) by F [S, S] -> [..., S, S]
 
-for query (i, j), key (x, y) and table row r. The first gather builds, from
-the small table, every row offset's [W, W] column block stacked by rows; the
-second then writes the bias in its final layout. The two int32 indices cost
-32 KB for a 14x14 window, shared by the blocks of that window (one GATHER by
-a flat [S, S] index would need 154 KB, 256 KB at 16x16: more than the INT8
-size target at 256 leaves). The result is exact: the same values in the same
-dtype and quantization.
+where F = relative_bias.flat_index(H, W) holds, for query (i, j) and key
+(x, y), the table position (x - i + H - 1)(2W - 1) + y - j + W - 1. F itself
+(154 KB of int32 for a 14x14 window, 256 KB at 16x16: more than the INT8 size
+target at 256 leaves) is computed from the positions 0..(2H-1)(2W-1)-1 by
 
-What it costs at run time. Both GATHERs read only constants, and TFLite
-computes such a GATHER once, when the interpreter allocates its tensors (the
-kernel's Prepare makes the output persistent): the bias is in place before
-the first invoke (tests/test_tflite_compact.py checks it), and the GATHERs
-cost nothing per inference. The RESHAPE is what runs: XNNPACK takes it and
-copies the bias each time, 4.45 MB of float32 for tiny-moat-0 at 224 (1.1 MB
-in INT8). Each expansion is placed right before the ADD that uses it, so
-each copy is read while it is still in cache; TFLite's partitioner groups
-the delegated ops around the GATHERs into two XNNPACK partitions. All
-expansions first gives one partition but measured 0.3-0.4 ms slower (four
-runs), the copies then all running up front. No op between the GATHERs:
-XNNPACK would take it into a partition of its own (measured once: float32
-then 1.058x the plain conversion).
+    GATHER by [r W + j, y]: r (2W-1) + y - j + W - 1     [(2H-1) W, W]
+    GATHER by [i, j, x]: (x - i + H - 1) W + j            [H, W, H, W]
+    RESHAPE                                               [S, S]
 
-Side by side on tiny-moat-0 float32 at 224 (AMD EPYC, AVX2, 1 thread, 300
-interleaved rounds, 2026-12-02): this form 23.74 ms, dense bias constants
-23.38 ms, the plain conversion 23.77 ms, one GATHER by the flat index (no
-RESHAPE) 23.43 ms. So the compact bias costs about 0.35 ms (1.5 %) against
-dense constants, which cost 4.45 MB of file (+1.3 bytes per parameter of
-tiny-moat-0). An earlier form gathered [W, W] blocks by an [H, H] index and
-needed a TRANSPOSE of the whole bias, which XNNPACK runs per inference: 36.39
--> 34.65 ms on an AMD EPYC machine (plain conversion: 34.49 ms).
+for table row r, so a window size costs 32 KB of indices (14x14), shared by
+its blocks. The result is exact: the same values in the same dtype and
+quantization.
+
+All of it runs once. Every input is a constant, and TFLite computes a GATHER
+or RESHAPE of constants when the interpreter allocates its tensors (the
+kernels' Prepare makes the output persistent); XNNPACK takes none of these
+ops (no delegate has GATHER; the RESHAPE is int32), so the bias is in place
+before the first invoke (tests/test_tflite_compact.py checks it) and costs
+nothing per inference. The ops sit at the start of the graph, so the
+delegated ops stay in one XNNPACK partition.
+
+The previous form expanded the float table itself (GATHER, GATHER, then a
+float RESHAPE to [S, S] right before each ADD). XNNPACK took that RESHAPE
+and copied the bias on every invoke, 4.45 MB of float32 for tiny-moat-0 at
+224: side by side, 300 interleaved rounds, 1 thread (AMD EPYC, 2026-12-02,
+one-off), it ran 24.15 ms against 23.54 ms for the one-GATHER form and 23.51
+ms with dense constants. `python bench/bias_cost.py` measures the current
+rows.
 """
 
 from __future__ import annotations
@@ -56,8 +51,8 @@ _NUMPY = {fb.TensorType.FLOAT32: np.float32, fb.TensorType.INT8: np.int8,
           fb.TensorType.UINT8: np.uint8, fb.TensorType.INT16: np.int16,
           fb.TensorType.FLOAT16: np.float16}
 # Smallest operator versions that cover these inputs (TFLite's versioning rules).
-_VERSIONS = {"GATHER": {np.float32: 1, np.int8: 2, np.uint8: 1, np.int16: 3},
-             "RESHAPE": {np.float32: 1, np.int8: 1, np.uint8: 1, np.int16: 1}}
+_VERSIONS = {"GATHER": {np.float32: 1, np.int8: 2, np.uint8: 1, np.int16: 3, np.int32: 1},
+             "RESHAPE": {np.float32: 1, np.int8: 1, np.uint8: 1, np.int16: 1, np.int32: 1}}
 
 
 def shorten_tensor_names(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
@@ -89,8 +84,8 @@ def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> b
     sub = graph.sub
     readers = {index: {op_name(model, op) for op in ops}
                for index, ops in consumers(model).items()}
-    expansions: Dict[int, List] = {}  # bias tensor -> the ops that compute it
-    indices: Dict[int, int] = {}
+    expansions: List = []  # the ops computing the biases (and their shared indices)
+    indices: Dict = {}     # (H, W) -> the flat index tensor
     replaced, saved = 0, 0
     for index, tensor in enumerate(list(sub.tensors)):
         dtype = _NUMPY.get(tensor.type)
@@ -107,44 +102,44 @@ def compact_relative_bias(model_bytes: bytes, notes: Optional[Dict] = None) -> b
         if found is None or not worth_it(values, found[0]):
             continue
         table, height, width = found
-        table = table.reshape((-1,) + table.shape[-2:])  # [heads, 2H-1, 2W-1]
-        expansions[index] = _expansion(graph, index, tensor, dtype, table, height, width,
-                                       indices)
+        if (height, width) not in indices:
+            indices[height, width] = _flat_index(graph, height, width, expansions)
+        name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
+        table_t = graph.constant(f"{name}/table", table.reshape(shape[:-2] + (-1,)),
+                                 tensor.type, tensor.quantization)
+        expansions.append(_gather(graph, dtype, table_t, indices[height, width], index,
+                                  axis=len(shape) - 2))
         model.buffers[tensor.buffer] = fb.BufferT()
         tensor.buffer = 0
         replaced += 1
         saved += values.nbytes - table.nbytes
     if not replaced:
         return model_bytes
-    placed = []
-    for op in sub.operators:  # each expansion right before the op that adds the bias
-        for i in op.inputs:
-            placed += expansions.pop(int(i), [])
-        placed.append(op)
-    sub.operators = placed
+    sub.operators = expansions + list(sub.operators)  # they run once, at allocation
     if notes is not None:
         notes["compact_relative_bias"] = {"constants": replaced, "bytes_saved": int(saved)}
     return serialize(model)
 
 
-def _expansion(graph: TFLiteGraph, index, tensor, dtype, table, height, width, indices) -> List:
-    """The ops computing tensor `index` from its table (GATHER, GATHER, RESHAPE)."""
-    name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
-    q, tt = tensor.quantization, tensor.type
-    heads = table.shape[0]
-    if (height, width) not in indices:
-        indices[height, width] = (
-            graph.constant(f"relative_stack_{height}x{width}", stack_index(height, width),
-                           fb.TensorType.INT32),
-            graph.constant(f"relative_rows_{height}x{width}", row_index(height, width),
-                           fb.TensorType.INT32))
-    stack, rows = indices[height, width]
-    table_t = graph.constant(f"{name}/table", table.reshape(heads, -1), tt, q)
-    stacked = graph.tensor(f"{name}/stacked", (heads, (2 * height - 1) * width, width), tt, q)
-    both = graph.tensor(f"{name}/ijxy", (heads, height, width, height, width), tt, q)
-    return [_gather(graph, dtype, table_t, stack, stacked),
-            _gather(graph, dtype, stacked, rows, both),
-            _reshape(graph, dtype, both, index, f"{name}/shape")]
+def _flat_index(graph: TFLiteGraph, height: int, width: int, ops: List) -> int:
+    """The [S, S] int32 tensor relative_bias.flat_index(H, W), computed from the positions
+    0..(2H-1)(2W-1)-1 by GATHER, GATHER, RESHAPE (ops appended to `ops`): 32 KB of
+    indices for a 14x14 window instead of the 154 KB of the index itself."""
+    tokens, positions = height * width, (2 * height - 1) * (2 * width - 1)
+    int32 = fb.TensorType.INT32
+    name = f"relative_index_{height}x{width}"
+    table = graph.constant(f"{name}/positions", np.arange(positions, dtype=np.int32), int32)
+    stacked = graph.tensor(f"{name}/stacked", ((2 * height - 1) * width, width), int32)
+    both = graph.tensor(f"{name}/ijxy", (height, width, height, width), int32)
+    flat = graph.tensor(name, (tokens, tokens), int32)
+    ops += [_gather(graph, np.int32, table,
+                    graph.constant(f"{name}/stack", stack_index(height, width), int32),
+                    stacked, axis=0),
+            _gather(graph, np.int32, stacked,
+                    graph.constant(f"{name}/rows", row_index(height, width), int32),
+                    both, axis=0),
+            _reshape(graph, np.int32, both, flat, f"{name}/shape")]
+    return flat
 
 
 def stack_index(height: int, width: int) -> np.ndarray:
@@ -161,9 +156,9 @@ def row_index(height: int, width: int) -> np.ndarray:
     return (rows * width + np.arange(width)[None, :, None]).astype(np.int32)
 
 
-def _gather(graph, dtype, source, index, target):
+def _gather(graph, dtype, source, index, target, axis):
     options = fb.GatherOptionsT()
-    options.axis, options.batchDims = 1, 0
+    options.axis, options.batchDims = axis, 0
     return graph.op("GATHER", _VERSIONS["GATHER"][dtype], [source, index], [target],
                     fb.BuiltinOptions.GatherOptions, options)
 

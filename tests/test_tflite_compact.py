@@ -10,7 +10,7 @@ from tinymoat.export.tflite_metadata.tflite_model import load
 
 from ai_edge_litert.interpreter import Interpreter
 
-from conftest import MICRO, build_micro
+from conftest import MICRO, build_micro, delegated_partitions
 
 
 def run(model_bytes, x):
@@ -35,28 +35,32 @@ def test_compaction_is_exact_and_shrinks_the_file(micro_golden):
     x = np.random.default_rng(0).normal(size=(1, 128, 128, 3)).astype(np.float32)
     np.testing.assert_array_equal(run(compact, x), run(dense, x))
     assert tflite_compact.compact_relative_bias(compact) == compact  # nothing left to do
-    # Each expansion sits right before the ADD that uses the bias (cache-hot).
+    # One GATHER per bias from its table by a flat index; the index of each window size
+    # comes from GATHER, GATHER, RESHAPE of int32 positions. All of it sits at the start.
     model_t = load(compact)
-    ops = model_t.subgraphs[0].operators
-    names = [op_name(model_t, op) for op in ops]
-    for i, name in enumerate(names):
-        if name == "GATHER" and names[i - 1] != "GATHER":  # no TRANSPOSE: final layout
-            assert names[i:i + 4] == ["GATHER", "GATHER", "RESHAPE", "ADD"], names
-            assert int(ops[i + 2].outputs[0]) in [int(t) for t in ops[i + 3].inputs]
-    assert names.count("GATHER") == 4 and names[0] != "GATHER"
-    # TFLite runs a GATHER of constants once, when the tensors are allocated: each bias is
-    # in place before the first invoke (its per-inference cost is XNNPACK's RESHAPE copy).
+    names = [op_name(model_t, op) for op in model_t.subgraphs[0].operators]
+    index_ops = ["GATHER", "GATHER", "RESHAPE"]
+    assert names[:8] == index_ops + ["GATHER"] + index_ops + ["GATHER"], names[:8]
+    assert names.count("GATHER") == 6
+    # TFLite runs an op of constants once, when the tensors are allocated (XNNPACK takes
+    # none of these: int32, or no delegate has GATHER): each bias is in place before the
+    # first invoke and costs nothing per inference.
     before = Interpreter(model_content=compact)
     before.allocate_tensors()
-    constants = {d["name"]: d["index"] for d in Interpreter(model_content=dense)
-                 .get_tensor_details()}
     reference = Interpreter(model_content=dense)
     reference.allocate_tensors()
-    expanded = [d for d in before.get_tensor_details() if d["name"].endswith("/ijxy")]
-    assert len(expanded) == 2
-    for detail in expanded:
-        want = reference.get_tensor(constants[detail["name"][:-len("/ijxy")]])
-        np.testing.assert_array_equal(before.get_tensor(detail["index"]).reshape(want.shape), want)
+    biases = {d["name"]: d["index"] for d in reference.get_tensor_details()}
+    tables = [d for d in before.get_tensor_details() if d["name"].endswith("/table")]
+    assert len(tables) == 2
+    details = {d["name"]: d["index"] for d in before.get_tensor_details()}
+    for table in tables:
+        name = table["name"][:-len("/table")]
+        np.testing.assert_array_equal(before.get_tensor(details[name]),
+                                      reference.get_tensor(biases[name]))
+    for size in (4, 8):
+        np.testing.assert_array_equal(
+            before.get_tensor(details[f"relative_index_{size}x{size}"]), flat_index(size, size))
+    assert delegated_partitions(compact) == (1, names[:8])  # one XNNPACK partition
 
 
 def test_fused_tensor_names_keep_their_first_op_and_numbers_stay_identical(micro_golden):

@@ -211,7 +211,7 @@ def test_qat_stage_writes_a_loadable_qat_folder(trained, images, tmp_path, capsy
 
 
 
-def test_qat_gelu_tanh_is_recorded_kept_on_resume_and_refused_if_changed(
+def test_qat_gelu_is_recorded_kept_on_resume_and_changed_only_by_a_restart(
         trained, images, tmp_path, capsys, quantization_api):
     run = tmp_path / "run"
     shutil.copytree(trained, run)
@@ -231,7 +231,16 @@ def test_qat_gelu_tanh_is_recorded_kept_on_resume_and_refused_if_changed(
     code, out, err = run_cli(capsys, *base, "--qat-gelu", "sigmoid")
     assert code == 2 and error_lines(err) == [
         f"tinymoat-train: error: --qat-gelu sigmoid: the QAT stage of {run} trains the tanh "
-        "form; pass --qat-gelu tanh to continue it, or choose another --out"]
+        "form; pass --qat-gelu tanh to continue it or --restart-qat to train it again from "
+        "the float model"]
+
+    code, out, err = run_cli(capsys, *base, "--qat-gelu", "sigmoid", "--restart-qat")
+    assert code == 0, err
+    assert "--restart-qat: the qat stage starts over" in err and "sigmoid GELU" in out
+    assert json.loads((run / "run.json").read_text())["stages"]["qat"]["gelu"] == "sigmoid"
+    qat_model, _ = quantization_api.load_qat(str(run / "qat"))
+    assert quantization_api.gelu_form(qat_model) == "sigmoid"
+    assert (run / "log.csv").read_text().splitlines()[-1].startswith("qat,1,3,")
 
     code, out, err = run_cli(capsys, *MICRO, "--data", images, "--epochs", "3", "--out",
                              tmp_path / "other", "--qat-gelu", "tanh")

@@ -67,6 +67,9 @@ def parser() -> argparse.ArgumentParser:
                    help="GELU form the QAT model trains and its int8 graph runs: sigmoid "
                         "(fastest on CPUs) or tanh (closer to the exact GELU; for integer-only "
                         "hardware); default: the run's, else sigmoid")
+    g.add_argument("--restart-qat", action="store_true",
+                   help="with --resume: train the QAT stage again from the float model "
+                        "(its checkpoints and model are replaced)")
     g = p.add_argument_group("run")
     g.add_argument("--out", required=True, help="run folder")
     g.add_argument("--resume", action="store_true",
@@ -130,6 +133,7 @@ def settings_from(args):
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
         ema_decay=args.ema_decay, warmup_epochs=args.warmup_epochs, qat=args.qat,
         qat_epochs=args.qat_epochs, qat_lr=args.qat_lr, qat_gelu=args.qat_gelu,
+        restart_qat=args.restart_qat,
         strategy=args.strategy,
         devices=devices, tpu=args.tpu, seed=args.seed,
         augment=Augment(enabled=not args.no_augment, min_area=args.min_crop_area,

@@ -70,6 +70,7 @@ class Settings:
     qat_epochs: int = 1
     qat_lr: Optional[float] = None
     qat_gelu: Optional[str] = None  # None: the run's recorded form, else "sigmoid"
+    restart_qat: bool = False       # train the QAT stage again from the float model
     strategy: str = "auto"
     devices: Optional[List[str]] = None
     tpu: Optional[str] = None
@@ -176,6 +177,7 @@ def _check_numbers(s: Settings) -> None:
               (0 <= s.ema_decay < 1, "--ema-decay must be in [0, 1) (0: no EMA)"),
               (s.qat_epochs >= 1, "--qat-epochs must be at least 1"),
               (s.qat_gelu is None or s.qat, "--qat-gelu needs --qat"),
+              (not s.restart_qat or s.qat, "--restart-qat needs --qat"),
               (s.qat_gelu in (None,) + QAT_GELU_FORMS,
                f"--qat-gelu must be one of {', '.join(QAT_GELU_FORMS)}"),
               (s.bn_recalibration_batches >= 0, "--bn-recalibration-batches must not be "
@@ -424,9 +426,9 @@ def qat_stage(job: Job, restart: bool) -> None:
     """Quantization-aware fine-tuning of RUN_DIR/float; saves RUN_DIR/qat."""
     s, run = job.settings, job.run
     quantization = quantization_api("quantize_model")
-    gelu = _qat_gelu(job, restart)
-    if restart:
-        _forget_stage(job, "qat")
+    gelu = _qat_gelu(job, restart or s.restart_qat)
+    if restart or s.restart_qat:
+        _forget_stage(job, "qat", "the float model changed" if restart else "--restart-qat")
     stage = job.state["stages"].setdefault("qat", {})
     stage["gelu"] = gelu
     if stage.get("status") == "done" and stage.get("epochs") == s.qat_epochs and \
@@ -458,8 +460,8 @@ def _qat_gelu(job: Job, restart: bool) -> str:
     gelu = job.settings.qat_gelu or recorded or "sigmoid"
     if recorded and gelu != recorded and not restart:
         raise TrainError(f"--qat-gelu {gelu}: the QAT stage of {job.run.root} trains the "
-                         f"{recorded} form; pass --qat-gelu {recorded} to continue it, or "
-                         "choose another --out")
+                         f"{recorded} form; pass --qat-gelu {recorded} to continue it or "
+                         "--restart-qat to train it again from the float model")
     return gelu
 
 
@@ -481,14 +483,14 @@ def _save_qat(quantization, qat, folder, job: Job) -> None:
                     kind="qat", extra={"trained_by": "tinymoat-train"})
 
 
-def _forget_stage(job: Job, stage: str) -> None:
-    """Drops a stage's checkpoints and model (its starting point changed)."""
+def _forget_stage(job: Job, stage: str, why: str) -> None:
+    """Drops a stage's checkpoints and model (its starting point changed, or asked to)."""
     if job.state["stages"].pop(stage, None) is None and not os.path.isdir(
             job.run.checkpoints(stage)):
         return
     if job.chief:
         shutil.rmtree(job.run.checkpoints(stage), ignore_errors=True)
         shutil.rmtree(job.run.model(stage), ignore_errors=True)
-    job.say(f"the float model changed: the {stage} stage starts over")
+    job.say(f"{why}: the {stage} stage starts over")
 
 
