@@ -1,19 +1,25 @@
 """tinymoat-export: INT8 TFLite, ONNX and Core ML artifacts, validated against the float model.
 
 With only --target it runs on built-in defaults (tiny-moat-0 at 224, random
-weights, calibration crops of a sample photo) and says so.
+weights, calibration crops of a sample photo) and says so. --out is written as
+a whole: a folder holding a previous export is replaced by the new one only
+when everything succeeded; a folder holding other files is refused.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import warnings
 
 from .target import ExportError
 
 EXIT_USAGE, EXIT_FAILED_THRESHOLD = 2, 1
+EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
+MAX_CLASSES = 100_000
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,12 +49,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=None)
     p.add_argument("--num-classes", type=int, default=None)
     p.add_argument("--labels", help="text file, one class name per line")
-    p.add_argument("--calib-data", help="image folder (class-per-subfolder) for calibration")
+    p.add_argument("--calib-data", help="image folder (class-per-subfolder) for calibration "
+                   "(default: a run folder's training images, else crops of a sample photo)")
     p.add_argument("--calib-limit", type=int, default=100)
     p.add_argument("--calibration", choices=("minmax", "percentile", "mse", "entropy"),
                    default="minmax", help="calibration statistic for INT8 (default minmax; "
                    "ONNX Runtime has no mse)")
-    p.add_argument("--val-data", help="image folder for validation (default: calibration images)")
+    p.add_argument("--val-data", help="image folder for validation (default: a run folder's "
+                   "validation images, else the calibration images)")
     p.add_argument("--val-limit", type=int, default=64)
     p.add_argument("--input-type", choices=("uint8", "int8", "float32"), default=None,
                    help="INT8 TFLite input: uint8 raw pixels (default after post-training "
@@ -56,54 +64,54 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output-type", choices=("uint8", "int8", "float32"), default="float32")
     p.add_argument("--ios", default="16", help="Core ML minimum iOS deployment target")
     p.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a validation threshold, e.g. top1_agreement=0.95")
-    p.add_argument("--out", default="tinymoat_export", help="output folder")
+                   help="override a validation threshold, e.g. top1_agreement=0.95 (at least) "
+                   "or max_abs_error=0.5 (at most); names and directions in docs/formats.md")
+    p.add_argument("--out", default="tinymoat_export",
+                   help="output folder; replaced as a whole if it holds a previous export, "
+                   "refused if it holds other files")
     return p
 
 
-def _thresholds(items):
-    out = {}
-    for item in items:
-        name, _, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise ExportError(f"--threshold expects NAME=VALUE, got {item!r}") from None
-    return out
-
-
-def prepare(args):
-    """Everything checked and loaded before any file is written."""
-    import numpy as np
-
-    from tinymoat import data as imagedata
-    from tinymoat.preprocess import NORMALIZATION
-
-    from . import sources, targets
-    from .progress import quiet, step
-    from .target import ExportJob
-
+def check_args(args):
+    """(plan, threshold overrides): every flag checked before anything is loaded or written."""
+    from . import coreml, targets, thresholds
     if args.mixed and args.precision != "int8":
         raise ExportError("--mixed only applies to --int8")
     if args.gelu and (args.precision != "int8" or args.mixed):
         raise ExportError("--gelu only applies to --int8 without --mixed (--mixed computes "
                           "the exact GELU in float)")
     plan = targets.resolve(args.target, "int8-mixed" if args.mixed else args.precision)
-    overrides = _thresholds(args.threshold)
-    if args.input_size is not None and args.input_size <= 0:
-        raise ExportError(f"--input-size must be positive, got {args.input_size}")
+    overrides = thresholds.parse(args.threshold)
+    for flag, value, least, most in (("--input-size", args.input_size, 1, None),
+                                     ("--num-classes", args.num_classes, 2, MAX_CLASSES),
+                                     ("--calib-limit", args.calib_limit, 1, None),
+                                     ("--val-limit", args.val_limit, 1, None)):
+        if value is not None and (value < least or (most is not None and value > most)):
+            bound = f"at least {least}" + ("" if most is None else f" and at most {most}")
+            raise ExportError(f"{flag} must be {bound}, got {value}")
+    if any(target.name == "coreml" for target, _ in plan):
+        coreml.check_ios(args.ios)
+    return plan, overrides
+
+
+def prepare(args, plan):
+    """Loads and checks everything the export needs; writes nothing."""
+    import numpy as np
+
+    from tinymoat.preprocess import NORMALIZATION
+
+    from . import sources
+    from .progress import quiet, step
+    from .target import ExportJob
+
     with step("load model"):
         source = sources.load_model_source(args.weights, args.variant, args.input_size,
                                            args.num_classes)
     classes = int(source.model.output.shape[-1])
     labels, labels_source = sources.read_labels(args.labels, source.labels, classes)
-    calib = sources.read_images(args.calib_data, source.input_size, args.calib_limit,
-                                "--calib-data")
-    if calib is None:
-        calib = imagedata.sample_photo_crops(source.input_size, count=32)
-    val = sources.read_images(args.val_data, source.input_size, args.val_limit, "--val-data")
-    val = val or calib
-    val_labels = sources.label_indices(val, labels) if val.classes else None
+    calib, val = sources.pick_images(args.calib_data, args.val_data, source.run,
+                                     source.input_size, args.calib_limit, args.val_limit)
+    val_labels = sources.label_indices(val.loaded, labels) if val.loaded.classes else None
     normalization = source.model.moat_config.normalization
     qat_model = source.qat_model if args.precision == "int8" else None
     if args.gelu and qat_model is not None:
@@ -112,7 +120,7 @@ def prepare(args):
     input_type = args.input_type or ("int8" if qat_model is not None else "uint8")
     assert normalization in NORMALIZATION
     job = ExportJob(model=source.model, variant=source.variant, input_size=source.input_size,
-                    labels=labels, normalization=normalization, calibration=calib.pixels,
+                    labels=labels, normalization=normalization, calibration=calib.loaded.pixels,
                     qat_model=qat_model, input_type=input_type, output_type=args.output_type,
                     calibration_statistic=args.calibration, int8_gelu=args.gelu or "sigmoid",
                     minimum_ios=args.ios,
@@ -121,15 +129,8 @@ def prepare(args):
         for target, precision in plan:
             target.check(job, precision)
     context = {"weights": source.weights, "labels_source": labels_source,
-               "calibration_source": _describe_images(calib, "skipped"),
-               "validation_source": _describe_images(val, "skipped")}
-    return job, plan, np.asarray(val.pixels[: args.val_limit]), (
-        None if val_labels is None else val_labels[: args.val_limit]), overrides, context
-
-
-def _describe_images(images, word):
-    skipped = f" ({len(images.skipped)} unreadable {word})" if images.skipped else ""
-    return f"{len(images.pixels)} images from {images.source}{skipped}"
+               "calibration_source": calib.describe(), "validation_source": val.describe()}
+    return job, np.asarray(val.loaded.pixels), val_labels, context
 
 
 def summary_table(results, out_dir) -> str:
@@ -144,25 +145,50 @@ def summary_table(results, out_dir) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that cleanup runs as for Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     from tinymoat.checkpoint import CheckpointError
     from tinymoat.data import DataError
     from tinymoat.saving import SavedModelError
+
+    from .pipeline import staged, write_export
     warnings.filterwarnings("ignore")
+    handles_signals = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if handles_signals else None
     try:
-        job, plan, val_pixels, val_labels, overrides, context = prepare(args)
-        print(f"tinymoat-export: {job.variant} at {job.input_size[0]}x{job.input_size[1]}, "
-              f"{job.num_classes} classes", file=sys.stderr)
-        for key in ("weights", "calibration_source", "validation_source", "labels_source"):
-            print(f"  {key.replace('_source', '')}: {context[key]}", file=sys.stderr)
-        from .pipeline import export_all
-        results = export_all(job, plan, args.out, val_pixels, val_labels, overrides, context)
+        plan, overrides = check_args(args)
+        with staged(args.out) as work:
+            job, val_pixels, val_labels, context = prepare(args, plan)
+            print(f"tinymoat-export: {job.variant} at {job.input_size[0]}x{job.input_size[1]}, "
+                  f"{job.num_classes} classes", file=sys.stderr)
+            for key in ("weights", "calibration_source", "validation_source", "labels_source"):
+                print(f"  {key.replace('_source', '')}: {context[key]}", file=sys.stderr)
+            results = write_export(job, plan, work.new, val_pixels, val_labels, overrides,
+                                   context)
+            replaced = os.path.isdir(args.out)
+            work.publish()
     except (ExportError, CheckpointError, DataError, SavedModelError) as exc:
         print(f"tinymoat-export: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"wrote manifest.json, report.json, report.md, labels.txt to {args.out}",
-          file=sys.stderr)
+    except KeyboardInterrupt:
+        print("tinymoat-export: interrupted; --out left as it was", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("tinymoat-export: terminated; --out left as it was", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if handles_signals:
+            signal.signal(signal.SIGTERM, previous)
+    print(f"wrote manifest.json, report.json, report.md, labels.txt to {args.out}"
+          + (" (replacing the previous export there)" if replaced else ""), file=sys.stderr)
     print(summary_table(results, args.out))
     failed = [r for r in results if not r.passed]
     if failed:

@@ -100,12 +100,18 @@ def _ios(minimum_ios) -> str:
     return str(minimum_ios).lower().removeprefix("ios")
 
 
-def deployment_target(minimum_ios: str):
-    import coremltools as ct
+def check_ios(minimum_ios: str) -> str:
+    """The iOS version of --ios, checked without importing coremltools."""
     version = _ios(minimum_ios)
     if version not in IOS:
         raise ExportError(f"coreml: minimum iOS {minimum_ios} is not supported; ML Programs "
                           f"need iOS 15 or later (choose one of {', '.join(IOS)})")
+    return version
+
+
+def deployment_target(minimum_ios: str):
+    version = check_ios(minimum_ios)
+    import coremltools as ct
     return getattr(ct.target, f"iOS{version}")
 
 

@@ -1,31 +1,36 @@
 """Export every requested artifact, validate it, and write the manifest and reports.
 
-All files are first written into a staging folder inside the output folder
-and moved into place only when every artifact has been written and checked,
-so a failure leaves no partial export behind.
+All files are written into a work folder beside the output folder, which is
+put in place as a whole only when every artifact has been written and
+checked (output_folder.py), so a failure leaves the output folder as it was.
+
+Each artifact is compared with the model it was converted from (its
+reference: the float model, or the QAT model for an INT8 file converted
+from one); where labels are known its accuracy is also compared with the
+float model's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import platform
-import shutil
-import tempfile
+import sys
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
 import tinymoat
 from tinymoat.fileio import sha256, size_bytes, write_text
 
-from . import validate
+from . import output_folder, thresholds as gate, validate
 from .progress import step
 from .target import ExportJob, NumericsUnavailable, Target
 
-MANIFEST_SCHEMA = "tinymoat.export/1"
+MANIFEST_SCHEMA = output_folder.MANIFEST_SCHEMA
 REPORT_SCHEMA = "tinymoat.export-report/1"
 
 
@@ -38,6 +43,7 @@ class ArtifactResult:
     sha256: str
     export_seconds: float
     numerics_run: bool
+    reference: str
     validation: Optional[Dict]
     thresholds: Dict[str, float]
     failed: List[str]
@@ -63,55 +69,83 @@ def tool_versions() -> Dict[str, str]:
     return versions
 
 
+REFERENCES = {"float": "the float model",
+              "qat": "the QAT model (its fake-quantized Keras graph, in inference)"}
+
+
+def _say(message: str) -> None:
+    print(f"tinymoat-export: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def staged(out_dir: str, say: Callable[[str], None] = _say) -> Iterator[output_folder.WorkFolder]:
+    """A work folder for an export to out_dir, after checking out_dir and cleaning up
+    after killed exports; `work.publish()` puts the export in place."""
+    output_folder.check(out_dir)
+    for line in output_folder.recover(out_dir):
+        say(line)
+    with output_folder.building(out_dir) as work:
+        yield work
+
+
 def export_all(job: ExportJob, plan: List[tuple], out_dir: str, val_pixels: np.ndarray,
                val_labels: Optional[np.ndarray], threshold_overrides: Dict[str, float],
                context: Dict) -> List[ArtifactResult]:
-    """Writes every (target, precision) of `plan` into out_dir with manifest and reports."""
-    os.makedirs(out_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".staging-", dir=out_dir)
-    try:
-        with step(f"float reference logits on {len(val_pixels)} images"):
-            reference = _keras_logits(job, val_pixels)
-        results = [_one(job, target, precision, staging, val_pixels, val_labels, reference,
-                        threshold_overrides) for target, precision in plan]
-        _write_documents(job, results, staging, context, len(val_pixels))
-        for name in sorted(os.listdir(staging)):
-            final = os.path.join(out_dir, name)
-            if os.path.isdir(final):
-                shutil.rmtree(final)
-            os.replace(os.path.join(staging, name), final)
-        return results
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    """Writes every (target, precision) of `plan` to out_dir with manifest and reports,
+    replacing a previous export there as a whole."""
+    with staged(out_dir) as work:
+        results = write_export(job, plan, work.new, val_pixels, val_labels,
+                               threshold_overrides, context)
+        work.publish()
+    return results
 
 
-def _keras_logits(job: ExportJob, pixels: np.ndarray) -> np.ndarray:
+def write_export(job: ExportJob, plan: List[tuple], folder: str, val_pixels: np.ndarray,
+                 val_labels: Optional[np.ndarray], threshold_overrides: Dict[str, float],
+                 context: Dict) -> List[ArtifactResult]:
+    """Writes and validates every artifact of `plan`, then the documents, into `folder`."""
+    references = {}
+    for name in ["float"] + [target.reference(job, precision) for target, precision in plan]:
+        if name not in references:
+            model = job.qat_model if name == "qat" else job.model
+            with step(f"{name} reference logits on {len(val_pixels)} images"):
+                references[name] = _keras_logits(job, model, val_pixels)
+    results = [_one(job, target, precision, folder, val_pixels, val_labels, references,
+                    threshold_overrides) for target, precision in plan]
+    _write_documents(job, results, folder, context, len(val_pixels))
+    return results
+
+
+def _keras_logits(job: ExportJob, model, pixels: np.ndarray) -> np.ndarray:
     x = job.normalized(pixels)
-    return np.concatenate([job.model(x[i:i + 1], training=False).numpy() for i in range(len(x))])
+    return np.concatenate([np.asarray(model(x[i:i + 1], training=False))
+                           for i in range(len(x))])
 
 
-def _one(job, target: Target, precision, staging, pixels, labels, reference, overrides):
+def _one(job, target: Target, precision, folder, pixels, labels, references, overrides):
     name = target.file_name(job, precision)
-    path = os.path.join(staging, name)
+    path = os.path.join(folder, name)
+    reference = target.reference(job, precision)
     start = time.perf_counter()
     with step(f"export {name}"):
         notes = target.export(job, precision, path)
     seconds = time.perf_counter() - start
     # Thresholds say how much of a trained model's behaviour an artifact must keep;
     # a model with random initial weights has none to keep unless the user says so.
-    defaults = {} if job.random_weights else validate.DEFAULT_THRESHOLDS.get(precision, {})
+    defaults = {} if job.random_weights else gate.defaults(precision, reference)
     thresholds = {**defaults, **overrides}
     figures, failed, numerics = None, [], True
-    with step(f"validate {name} on {len(pixels)} images"):
+    with step(f"validate {name} on {len(pixels)} images against {REFERENCES[reference]}"):
         try:
-            figures = validate.compare(reference, target.predict(path, pixels), labels)
-            failed = validate.failures(figures, thresholds)
+            figures = validate.compare(references[reference], target.predict(path, pixels),
+                                       labels, float_logits=references.get("float"))
+            failed = gate.failures(figures, thresholds)
         except NumericsUnavailable as exc:
             numerics, notes["numerics"] = False, f"numerics not run: {exc}"
         description = target.describe(path)
     return ArtifactResult(name, target.name, precision, size_bytes(path), sha256(path),
-                          round(seconds, 2), numerics, figures, thresholds, failed, notes,
-                          description)
+                          round(seconds, 2), numerics, reference, figures, thresholds, failed,
+                          notes, description)
 
 
 def _write_documents(job: ExportJob, results, folder, context, images):
@@ -132,10 +166,12 @@ def _write_documents(job: ExportJob, results, folder, context, images):
         "schema": REPORT_SCHEMA,
         "images": images,
         "image_source": context.get("validation_source"),
+        "references": REFERENCES,
         "calibration_source": context.get("calibration_source"),
         "artifacts": [{"file": r.file, "target": r.target, "precision": r.precision,
-                       "numerics_run": r.numerics_run, "validation": r.validation,
-                       "thresholds": r.thresholds, "passed": r.passed, "failed": r.failed,
+                       "numerics_run": r.numerics_run, "reference": r.reference,
+                       "validation": r.validation, "thresholds": gate.describe(r.thresholds),
+                       "passed": r.passed, "failed": r.failed,
                        "export_seconds": r.export_seconds, "notes": r.notes,
                        "checks": r.description} for r in results],
     }
@@ -165,19 +201,32 @@ def markdown(job, results, context, images) -> str:
     lines = [f"# Export report: {job.variant} at {job.input_size[0]}x{job.input_size[1]}", "",
              f"- weights: {context.get('weights')}",
              f"- calibration: {context.get('calibration_source')}",
-             f"- validation: {images} images from {context.get('validation_source')}",
+             f"- validation: {context.get('validation_source')}",
              f"- labels: {context.get('labels_source')}", "",
-             "| artifact | precision | size | top-1 agreement | top-5 overlap | max abs err | "
-             "SQNR dB | accuracy | result |", "|---|---|---|---|---|---|---|---|---|"]
+             "Agreement is measured against each artifact's reference (the model it was "
+             "converted from); accuracy is top-1 on the validation images, beside the float "
+             "model's.", "",
+             "| artifact | precision | size | reference | top-1 agreement | top-5 overlap | "
+             "max abs err | SQNR dB | accuracy (float) | result |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         f = r.validation
         verdict = ("numerics not run" if not r.numerics_run else
                    "no thresholds (random weights)" if not r.thresholds else
                    "pass" if r.passed else "FAIL: " + "; ".join(r.failed))
+        accuracy = _fmt(f, "accuracy", "{:.1%}")
+        if accuracy != "n/a":
+            accuracy += f" ({_fmt(f, 'float_accuracy', '{:.1%}')})"
         lines.append(f"| {r.file} | {r.precision} | {r.size_bytes / 1e6:.2f} MB | "
+                     f"{r.reference} model | "
                      f"{_fmt(f, 'top1_agreement', '{:.1%}')} | {_fmt(f, 'top5_overlap', '{:.1%}')} | "
                      f"{_fmt(f, 'max_abs_error', '{:.4g}')} | {_fmt(f, 'sqnr_db', '{:.1f}')} | "
-                     f"{_fmt(f, 'accuracy', '{:.1%}')} | {verdict} |")
+                     f"{accuracy} | {verdict} |")
+    lines += ["", "References: " + "; ".join(f"{k} = {v}" for k, v in REFERENCES.items()
+                                               if any(r.reference == k for r in results)) + "."]
+    lines += ["", "Thresholds:"] + [
+        f"- {r.file}: " + (", ".join(f"{k} {v}" for k, v in gate.describe(r.thresholds).items())
+                           or "none") for r in results]
     notes = [f"- {r.file}: {r.notes['numerics']}" for r in results if "numerics" in r.notes]
     if notes:
         lines += ["", *notes]

@@ -33,7 +33,7 @@ def quiet():
         failed = False
         try:
             yield
-        except BaseException:
+        except Exception:  # not for Ctrl-C or SIGTERM: the user asked to stop
             failed = True
             raise
         finally:

@@ -31,6 +31,7 @@ class ModelSource:
     labels: Optional[List[str]]
     weights: str                  # what the user should read about the weights
     random: bool = False          # random initial weights (nothing to validate against)
+    run: Optional[str] = None     # the tinymoat-train run folder the models came from
 
 
 def _copy_weights(source, target):
@@ -129,18 +130,15 @@ def _run_folder(folder) -> bool:
 
 def _from_run(folder, variant, input_size, num_classes) -> ModelSource:
     qat = os.path.join(folder, "qat")
-    return _from_saved(os.path.join(folder, "float"), qat if saving.is_saved(qat) else None,
-                       variant, input_size, num_classes)
+    source = _from_saved(os.path.join(folder, "float"), qat if saving.is_saved(qat) else None,
+                         variant, input_size, num_classes)
+    return dataclasses.replace(source, run=folder)
 
 
 def read_labels(path: Optional[str], known: Optional[List[str]], num_classes: int):
     """(labels, where they came from); generic names when nothing is known."""
     if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                labels = [line.strip() for line in f if line.strip()]
-        except OSError as exc:
-            raise ExportError(f"cannot read labels file {path}: {exc.strerror}") from None
+        labels = _labels_file(path)
         if len(labels) != num_classes:
             raise ExportError(f"{path} has {len(labels)} labels but the model has "
                               f"{num_classes} classes")
@@ -148,6 +146,84 @@ def read_labels(path: Optional[str], known: Optional[List[str]], num_classes: in
     if known:
         return list(known), "the saved model"
     return [f"class_{i}" for i in range(num_classes)], "generic names class_0.. (no --labels)"
+
+
+def _labels_file(path: str) -> List[str]:
+    """Class names of a UTF-8 text file, one per line; blank lines ignored, duplicates refused."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(1 << 24).decode("utf-8")
+    except OSError as exc:
+        raise ExportError(f"cannot read labels file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ExportError(f"labels file {path} is not UTF-8 text") from None
+    if "\0" in text:
+        raise ExportError(f"labels file {path} is not text (it holds NUL bytes)")
+    labels = [line.strip() for line in text.lstrip("\ufeff").splitlines() if line.strip()]
+    first = {}
+    for number, name in enumerate(labels, 1):
+        if name in first:
+            raise ExportError(f"labels file {path}: {name!r} is the name of classes "
+                              f"{first[name]} and {number}; class names must be unique")
+        first[name] = number
+    return labels
+
+
+@dataclasses.dataclass
+class Images:
+    """Calibration or validation images and a sentence saying where they came from."""
+    loaded: imagedata.LoadedImages
+    origin: str
+
+    def describe(self) -> str:
+        skipped = self.loaded.skipped
+        extra = f"; {len(skipped)} unreadable skipped" if skipped else ""
+        return (f"{len(self.loaded.pixels)} images from {self.loaded.source} "
+                f"({self.origin}{extra})")
+
+
+def pick_images(calib_folder: Optional[str], val_folder: Optional[str], run: Optional[str],
+                size, calib_limit: int, val_limit: int):
+    """(calibration, validation) Images: the folders the user named, else a run folder's
+    own training (calibration) and validation images, else crops of a sample photo
+    for calibration and the calibration images for validation."""
+    recorded = _run_images(run) if run else {}
+    calib, note = _pick(calib_folder, "--calib-data", recorded.get("train"), "training", size,
+                        calib_limit)
+    if calib is None:
+        calib = Images(imagedata.sample_photo_crops(size, count=32),
+                       "no --calib-data" + note)
+    val, note = _pick(val_folder, "--val-data", recorded.get("val"), "validation", size,
+                      val_limit)
+    if val is None:
+        loaded = calib.loaded
+        loaded = dataclasses.replace(loaded, pixels=loaded.pixels[:val_limit],
+                                     labels=loaded.labels[:val_limit])
+        val = Images(loaded, "the calibration images: no --val-data" + (
+            note or ("; the run recorded no validation images" if run else "")))
+    return calib, val
+
+
+def _pick(folder, flag, recorded, what, size, limit):
+    """(Images or None, a note on why the run's own images were not used)."""
+    if folder is not None:
+        return Images(read_images(folder, size, limit, flag), flag), ""
+    if recorded is None:
+        return None, ""
+    if not recorded["usable"]:
+        return None, f"; the run's {what} images cannot be read again: {recorded['why']}"
+    loaded = read_images(recorded["spec"], size, limit, f"the run's {what} images")
+    return Images(loaded, f"the run's {what} images, a seeded class-balanced sample of at "
+                          f"most {limit}"), ""
+
+
+def _run_images(run: str):
+    from tinymoat.quantization.training.errors import TrainError
+    from tinymoat.quantization.training.run import image_folders
+    try:
+        return image_folders(run)
+    except TrainError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def read_images(folder: Optional[str], size, limit: int, what: str):

@@ -92,6 +92,11 @@ class Target:
         size = f"{height}" if height == width else f"{height}x{width}"
         return f"{job.variant}_{size}_{precision}{self.suffix}"
 
+    def reference(self, job: ExportJob, precision: str) -> str:
+        """The model this artifact is converted from, which validation compares it with:
+        "float" (job.model) or "qat" (job.qat_model)."""
+        return "float"
+
     def check(self, job: ExportJob, precision: str) -> None:
         """Raises ExportError for options this target cannot honour, before anything runs."""
 

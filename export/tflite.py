@@ -48,11 +48,15 @@ class TFLiteTarget(Target):
             raise ExportError("tflite: a QAT model takes normalised input; export it with "
                               "--input-type int8 or float32")
 
+    def reference(self, job: ExportJob, precision: str) -> str:
+        return "qat" if job.qat_model is not None and precision.startswith("int8") else "float"
+
     def export(self, job: ExportJob, precision: str, path: str) -> Dict:
         notes: Dict = {}
         pixel_input = precision.startswith("int8") and job.input_type == "uint8"
         if precision.startswith("int8"):
-            data = self._integer(job, pixel_input, notes, mixed=precision == "int8-mixed")
+            data = self._integer(job, pixel_input, notes, mixed=precision == "int8-mixed",
+                                 from_qat=self.reference(job, precision) == "qat")
         else:
             data = self._float(job.model, precision)
         data = tflite_compact.compact_relative_bias(data, notes)
@@ -87,9 +91,10 @@ class TFLiteTarget(Target):
         return converter.convert()
 
     @staticmethod
-    def _integer(job: ExportJob, pixel_input: bool, notes: Dict, mixed: bool) -> bytes:
+    def _integer(job: ExportJob, pixel_input: bool, notes: Dict, mixed: bool,
+                 from_qat: bool) -> bytes:
         from tinymoat import quantization
-        if job.qat_model is not None:
+        if from_qat:
             data = quantization.qat_convert(job.qat_model, input_type=_tf_type(job.input_type),
                                             output_type=_tf_type(job.output_type))
             notes["ranges"] = "learned in quantization-aware training"

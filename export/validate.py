@@ -2,8 +2,11 @@
 
 The figures: top-1 agreement, top-5 overlap, max and mean absolute logit
 error, SQNR (signal-to-quantization-noise ratio of the logits, in dB), and
-top-1 accuracy of both when labels are known. Default thresholds depend on
-the precision and can be overridden.
+top-1 accuracy when labels are known: of the artifact, of its reference and
+of the float model, with the artifact's accuracy drop from the float model.
+The reference is the model the artifact was converted from (the float
+model, or the QAT model for an INT8 file converted from one); thresholds
+are in thresholds.py.
 """
 
 from __future__ import annotations
@@ -12,24 +15,17 @@ from typing import Dict, Optional
 
 import numpy as np
 
-# The least each precision must reach on the validation images.
-DEFAULT_THRESHOLDS: Dict[str, Dict[str, float]] = {
-    "float32": {"top1_agreement": 0.99, "sqnr_db": 60.0},
-    "float16": {"top1_agreement": 0.98, "sqnr_db": 35.0},
-    "dynamic": {"top1_agreement": 0.90, "sqnr_db": 15.0},
-    "weights8": {"top1_agreement": 0.90, "sqnr_db": 15.0},
-    "int8": {"top1_agreement": 0.80, "sqnr_db": 10.0},
-    "int8-mixed": {"top1_agreement": 0.80, "sqnr_db": 10.0},
-}
-
-
 def topk(logits: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-logits, axis=1, kind="stable")[:, :k]
 
 
-def compare(reference: np.ndarray, candidate: np.ndarray,
-            labels: Optional[np.ndarray] = None) -> Dict[str, Optional[float]]:
-    """Agreement figures of `candidate` logits against `reference` logits [N, classes]."""
+def compare(reference: np.ndarray, candidate: np.ndarray, labels: Optional[np.ndarray] = None,
+            float_logits: Optional[np.ndarray] = None) -> Dict[str, Optional[float]]:
+    """Agreement figures of `candidate` logits against `reference` logits [N, classes].
+
+    With labels, also the accuracies; `float_logits` (default: the reference)
+    are the float model's, which the accuracy drop is measured from.
+    """
     reference = np.asarray(reference, np.float64)
     candidate = np.asarray(candidate, np.float64)
     if reference.shape != candidate.shape:
@@ -48,15 +44,18 @@ def compare(reference: np.ndarray, candidate: np.ndarray,
         "mean_abs_error": float(error.mean()),
         "sqnr_db": float(min(sqnr, 200.0)),
         "accuracy": None,
+        "reference_accuracy": None,
         "float_accuracy": None,
+        "accuracy_drop": None,
     }
     if labels is not None and np.all(np.asarray(labels) >= 0):
-        figures["accuracy"] = float(np.mean(cand_top[:, 0] == labels))
-        figures["float_accuracy"] = float(np.mean(ref_top[:, 0] == labels))
+        float_logits = reference if float_logits is None else np.asarray(float_logits)
+        figures["accuracy"] = _accuracy(candidate, labels)
+        figures["reference_accuracy"] = _accuracy(reference, labels)
+        figures["float_accuracy"] = _accuracy(float_logits, labels)
+        figures["accuracy_drop"] = figures["float_accuracy"] - figures["accuracy"]
     return figures
 
 
-def failures(figures: Dict, thresholds: Dict[str, float]):
-    """Names of the thresholds that the figures miss, with the values."""
-    return [f"{name} {figures[name]:.4g} < {least:.4g}" for name, least in thresholds.items()
-            if figures.get(name) is not None and figures[name] < least]
+def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(topk(logits, 1)[:, 0] == labels))

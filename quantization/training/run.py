@@ -117,3 +117,23 @@ def save_state(run: RunFolder, state: Dict, chief: bool = True) -> None:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def image_folders(root: str) -> Dict[str, Dict]:
+    """The run's training and validation images as later stages can read them again.
+
+    {"train": {...}, "val": {...}}, each {"spec": path, "usable": bool, "why": text}:
+    usable when the run read a class-per-subfolder folder that still exists;
+    otherwise `why` says what is missing. A run without validation data has no "val".
+    """
+    state = read_state(RunFolder(root))
+    found = {}
+    for role, entry in ((state.get("data") or {}).items()):
+        if not isinstance(entry, dict) or not entry.get("spec"):
+            continue
+        spec, kind = str(entry["spec"]), entry.get("kind")
+        why = ("" if kind == "folder" and os.path.isdir(spec) else
+               f"the run read {kind} data, not an image folder" if kind != "folder" else
+               f"{spec} is no longer there")
+        found[role] = {"spec": spec, "usable": not why, "why": why}
+    return found
