@@ -153,3 +153,97 @@ def test_empty_or_corrupt_calibration_folders(tmp_path, saved, capsys):
     code, _, err = run(["--target", "tflite", "--int8", "--weights", saved, "--calib-data",
                         str(empty), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "--calib-data: no readable images" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--num-classes", "0"], "--num-classes must be at least 2"),
+    (["--val-limit", "-1"], "--val-limit must be at least 1, got -1"),
+    (["--val-limit", "0"], "--val-limit must be at least 1"),
+    (["--calib-limit", "0"], "--calib-limit must be at least 1"),
+    (["--target", "coreml", "--ios", "99"], "minimum iOS 99 is not supported"),
+    (["--threshold", "top1_agrement=0.9"], "did you mean top1_agreement"),
+    (["--threshold", "top1_agreement=1.5"], "outside [0, 1]"),
+])
+def test_every_option_is_checked_before_any_work(argv, message, tmp_path, capsys):
+    argv = (["--target", "tflite"] if "--target" not in argv else []) + argv
+    code, _, err = run(argv + ["--out", str(tmp_path / "out")], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("tinymoat-export: error: ")
+    assert message in lines[0]  # and nothing was loaded: no "load model" step line
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"\xff\xfe\x00c\x00a\x00t", "is not UTF-8 text"),
+    (b"cat\0dog\n" + b"x\n" * 8, "is not text"),
+    ("\n".join(LABELS[:9] + ["digit_3"]).encode(), "'digit_3' is the name of classes 4 and 10"),
+])
+def test_labels_files_must_be_unique_utf8_names(content, message, saved, tmp_path, capsys):
+    (tmp_path / "labels.txt").write_bytes(content)
+    code, _, err = run(["--target", "tflite", "--weights", saved, "--labels",
+                        str(tmp_path / "labels.txt"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_earlier_export_in_out_is_replaced_whole(saved, images, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    assert run(["--target", "tflite", "--weights", saved, "--calib-data", images,
+                "--out", str(out_dir)], capsys)[0] == 0
+    code, _, err = run(["--target", "tflite", "--int8", "--weights", saved, "--calib-data",
+                        images, "--out", str(out_dir)], capsys)
+    assert code == 0 and "replacing the previous export" in err
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    listed = [a["file"] for a in manifest["artifacts"]]
+    assert listed == ["tiny-moat-0_64_int8.tflite"]  # the float32 file went with its export
+    assert sorted(os.listdir(out_dir)) == sorted(listed + ["labels.txt", "manifest.json",
+                                                           "report.json", "report.md"])
+    (out_dir / "notes.txt").write_text("mine")
+    code, _, err = run(["--target", "tflite", "--weights", saved, "--out", str(out_dir)], capsys)
+    assert code == 2 and "not part of a tinymoat export (e.g. notes.txt)" in err
+    assert (out_dir / "tiny-moat-0_64_int8.tflite").exists()
+
+
+def test_a_failing_export_leaves_the_previous_one_untouched(saved, images, tmp_path, capsys,
+                                                            monkeypatch):
+    out_dir = tmp_path / "out"
+    assert run(["--target", "tflite", "--weights", saved, "--calib-data", images,
+                "--out", str(out_dir)], capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+    from tinymoat.export import onnx as onnx_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("converter crashed")
+    monkeypatch.setattr(onnx_module.OnnxTarget, "export", broken)
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        cli.main(["--target", "all", "--weights", saved, "--calib-data", images,
+                  "--out", str(out_dir)])
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before
+    assert sorted(os.listdir(tmp_path)) == ["out"]  # no work folder left beside it
+
+
+@pytest.mark.parametrize("signum,code,word", [(2, 130, "interrupted"), (15, 143, "terminated")])
+def test_stopping_an_export_is_one_line_and_leaves_no_debris(signum, code, word, saved, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    out_dir, system_tmp = tmp_path / "out", tmp_path / "system_tmp"
+    system_tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(system_tmp))
+    process = subprocess.Popen([sys.executable, "-m", "tinymoat.export.cli", "--target", "tflite",
+                                "--weights", saved, "--out", str(out_dir)],
+                               stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in process.stderr:  # stop it while the converter runs
+        lines.append(line)
+        if "export tiny-moat-0_64_float32.tflite ..." in line:
+            time.sleep(1.0)
+            process.send_signal(signum)
+            break
+    lines += process.stderr.readlines()
+    assert process.wait(timeout=120) == code, "".join(lines)
+    assert lines[-1] == f"tinymoat-export: {word}; --out left as it was\n"
+    assert "Traceback" not in "".join(lines)
+    assert not out_dir.exists() and os.listdir(tmp_path) == ["system_tmp"]
+    assert os.listdir(system_tmp) == []  # autograph and converter files went to the work folder
