@@ -135,7 +135,7 @@ def _one(job, target: Target, precision, folder, pixels, labels, references, ove
     defaults = {} if job.random_weights else gate.defaults(precision, reference)
     thresholds = {**defaults, **overrides}
     figures, failed, numerics = None, [], True
-    with step(f"validate {name} on {len(pixels)} images against {REFERENCES[reference]}"):
+    with step(f"validate {name} on {len(pixels)} images against the {reference} model"):
         try:
             figures = validate.compare(references[reference], target.predict(path, pixels),
                                        labels, float_logits=references.get("float"))
