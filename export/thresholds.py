@@ -63,11 +63,12 @@ DEFAULTS: Dict[str, Dict[str, Dict[str, float]]] = {
         "float16": {"top1_agreement": 0.98, "sqnr_db": 35.0},
         "dynamic": {"top1_agreement": 0.90, "sqnr_db": 15.0, "accuracy_drop": 0.02},
         "weights8": {"top1_agreement": 0.90, "sqnr_db": 15.0, "accuracy_drop": 0.02},
-        "int8": {"top1_agreement": 0.80, "sqnr_db": 10.0, "accuracy_drop": 0.03},
-        "int8-mixed": {"top1_agreement": 0.80, "sqnr_db": 10.0, "accuracy_drop": 0.03},
+        "int8": {"top1_agreement": 0.90, "sqnr_db": 15.0, "accuracy_drop": 0.03},
+        "int8-mixed": {"top1_agreement": 0.90, "sqnr_db": 15.0, "accuracy_drop": 0.03},
     },
     "qat": {
-        "int8": {"top1_agreement": 0.95, "sqnr_db": 20.0, "accuracy_drop": 0.02},
+        "int8": {"top1_agreement": 0.97, "sqnr_db": 25.0, "accuracy_drop": 0.02},
+        "int8-mixed": {"top1_agreement": 0.97, "sqnr_db": 25.0, "accuracy_drop": 0.02},
     },
 }
 

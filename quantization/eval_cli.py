@@ -28,7 +28,8 @@ class EvalError(ValueError):
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, help="held-out images, ROOT/<class>/<image>")
+    p.add_argument("--data", help="held-out images, ROOT/<class>/<image> (default: the "
+                   "validation images of the run folder given as --float)")
     p.add_argument("--float", dest="float_model", metavar="SAVED_OR_RUN",
                    help="saved tinymoat model or tinymoat-train run folder (uses RUN/float)")
     p.add_argument("--ptq", action="store_true", help="also post-training INT8 of the float model")
@@ -78,6 +79,18 @@ def resolve_models(args) -> Dict[str, Optional[str]]:
                             "(name its folder, or pass --float RUN_DIR of a run trained "
                             "with --qat)"))
     return {"run": run, "float": float_folder, "qat": qat_folder}
+
+
+def resolve_data(args, run: Optional[str]) -> None:
+    """Sets args.data to the run's validation folder when the user named none."""
+    if args.data is not None:
+        return
+    val = _run_images(run).get("val")
+    if val is None or not val["usable"]:
+        why = ("--float is not a run folder" if run is None else
+               "the run recorded no validation images" if val is None else val["why"])
+        raise EvalError(f"give --data (held-out images): {why}")
+    args.data = val["spec"]
 
 
 def load_models(folders):
@@ -140,12 +153,20 @@ def calibration_images(args, folders, size):
 
 
 def _training_folder(run: Optional[str]) -> Optional[str]:
-    if not run or not os.path.isfile(os.path.join(run, "run.json")):
-        return None
-    with open(os.path.join(run, "run.json")) as f:
-        train = (json.load(f).get("data") or {}).get("train") or {}
-    spec = train.get("spec")
-    return spec if train.get("kind") == "folder" and spec and os.path.isdir(spec) else None
+    train = _run_images(run).get("train")
+    return train["spec"] if train and train["usable"] else None
+
+
+def _run_images(run: Optional[str]) -> Dict:
+    """The run's image folders (quantization/training/run.py: image_folders), or {}."""
+    from .training.errors import TrainError
+    from .training.run import RUN_FILE, image_folders
+    if not run or not os.path.isfile(os.path.join(run, RUN_FILE)):
+        return {}
+    try:
+        return image_folders(run)
+    except TrainError as exc:
+        raise EvalError(str(exc)) from None
 
 
 def build_predictors(args, folders, float_model, qat_model, meta, out_dir):
@@ -242,6 +263,7 @@ def run(args) -> Dict:
     from .accuracy import evaluate
     start = time.time()
     folders = resolve_models(args)
+    resolve_data(args, folders["run"])
     float_model, qat_model, meta = load_models(folders)
     files, labels, classes = eval_images(args, meta)
     os.makedirs(args.out, exist_ok=True)
@@ -265,8 +287,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from tinymoat.data import DataError
     from tinymoat.saving import SavedModelError
     for flag, value in (("--calib-limit", args.calib_limit), ("--batch-size", args.batch_size),
-                        ("--limit", args.limit or 1), ("--threads", args.threads)):
-        if value < 1:
+                        ("--limit", args.limit), ("--threads", args.threads)):
+        if value is not None and value < 1:  # --limit 0 would mean "all" further down
             print(f"{PROG}: error: {flag} must be at least 1", file=sys.stderr)
             return 2
     try:

@@ -101,6 +101,24 @@ def test_released_variant_is_recognised_in_the_error(tmp_path):
         tinymoat.load_deeplab2_checkpoint(tinymoat.build_model("tiny-moat-1", 64), path)
 
 
+def test_another_variant_is_named_instead_of_a_head_mismatch(tmp_path):
+    # Both heads have 1000 classes; every layer differs in width, the head's input too.
+    source = tinymoat.build_model("tiny-moat-0", 64)
+    tensors = {checkpoint_name(w): w.numpy() for w in source.weights}
+    path = write_checkpoint(tmp_path / "t0.ckpt", tensors)
+    assert guess_variant(read_all(path)) == "tiny-moat-0"
+    assert guess_variant({n: list(v.shape) for n, v in tensors.items()}) == "tiny-moat-0"
+    for skip_head in (False, True):
+        model = tinymoat.build_model("tiny-moat-1", 64)
+        before = snapshot(model)
+        with pytest.raises(CheckpointError) as info:
+            tinymoat.load_deeplab2_checkpoint(model, path, skip_head=skip_head)
+        message = str(info.value)
+        assert message == ("checkpoint does not fit the model: checkpoint is for tiny-moat-0, "
+                           "the model is tiny-moat-1 (build a tiny-moat-0 model to load it)")
+        assert_untouched(model, before)
+
+
 def test_head_of_another_class_count_is_explained_and_can_be_skipped():
     model = build_micro(num_classes=4)
     with pytest.raises(CheckpointError, match="head has 10 classes, the model 4"):

@@ -156,3 +156,12 @@ def test_export_takes_the_run_folder_and_its_qat_ranges(run, tmp_path, capsys):
     assert set(entry["notes"]["integer_kernels"]) == {"SOFTMAX", "RSQRT"}
     assert not {"SOFTMAX", "RSQRT"} & {op.name for op in tflite_ops(tflite)}
     assert "QAT model" in err  # the weights line names both models of the run
+
+
+@pytest.mark.parametrize("flag", ["--limit", "--calib-limit", "--batch-size", "--threads"])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_numbers_below_one_are_refused_before_anything_runs(flag, value, tmp_path, capsys):
+    code, _, err = evaluate(capsys, "--data", tmp_path / "missing", "--float", tmp_path,
+                            flag, value, "--out", tmp_path / "out")
+    assert code == 2 and err.strip() == f"tinymoat-eval: error: {flag} must be at least 1"
+    assert not (tmp_path / "out").exists()

@@ -149,3 +149,15 @@ def test_run_images_that_are_gone_fall_back_and_say_so(run, tmp_path, capsys):
         f"{VAL_PER_CLASS} images from {own} (the calibration images: no --val-data; the "
         f"run's validation images cannot be read again: {tmp_path / 'deleted_val'} is no "
         "longer there)")
+
+
+def test_eval_defaults_to_the_runs_validation_images(run, tmp_path, capsys):
+    from tinymoat.quantization import eval_cli
+    code = eval_cli.main(["--float", str(run), "--qat", "--out", str(tmp_path / "eval")])
+    keras.backend.clear_session()
+    assert code == 0, capsys.readouterr().err
+    result = json.loads((tmp_path / "eval" / "accuracy.json").read_text())
+    assert result["data"]["source"] == str(run.parent / "val")
+    assert result["data"]["images"] == 10 * VAL_PER_CLASS
+    assert eval_cli.main(["--float", str(run / "float"), "--out", str(tmp_path / "e2")]) == 2
+    assert "give --data (held-out images): --float is not a run folder" in capsys.readouterr().err

@@ -156,3 +156,28 @@ def test_single_timed_run_has_zero_stdev():
     text = text.replace("Inference (avg): 8985.61", "Inference (avg): 8985")
     latency = bo.to_measurement(bo.parse(text))["latency_ms"]
     assert latency["runs"] == 1 and latency["stdev"] == 0.0 and latency["mean"] == 8.985
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("Init: 61234,", "Init: -61234,", "Init is negative"),
+    ("Init: 61234,", "Init: nan,", "Init is nan"),
+    ("First inference: 14870,", "First inference: -14870,", "First inference is negative"),
+    ("First inference: 14870,", "First inference: inf,", "First inference is inf"),
+])
+def test_negative_or_non_finite_times_are_errors(old, new, message):
+    text = read("pixel7_xnnpack_int8.txt")
+    assert old in text
+    with pytest.raises(bo.BenchmarkOutputError, match=message):
+        bo.parse(text.replace(old, new))
+
+
+def test_negative_session_initialisation_is_an_error():
+    text = read("legacy_cpu_op_profiling.txt").replace(", Init: 3421", "")
+    assert bo.parse(text)["init_us"] == pytest.approx(3421)  # from "Initialized session in"
+    with pytest.raises(bo.BenchmarkOutputError, match="Initialized session in is negative"):
+        bo.parse(text.replace("Initialized session in 3.421ms", "Initialized session in -3.421ms"))
+
+
+def test_negative_first_run_in_a_statistics_line_is_an_error():
+    with pytest.raises(bo.BenchmarkOutputError, match="inconsistent statistics line"):
+        bo.parse_stat_line("count=3 first=-5 curr=10 min=9 max=11 avg=10 std=1")

@@ -1,6 +1,7 @@
 """Host harness (tinymoat-bench on this machine) with the real LiteRT interpreter and ONNX Runtime."""
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 
 from tinymoat._keras import keras, tf
 from tinymoat.export.latency import artifacts, cli, host, schema
+from tinymoat.export.latency.errors import UsageError
 
 
 def _tiny_keras():
@@ -202,3 +204,26 @@ def test_usage_errors_are_one_line(models, argv, message, capsys):
 def test_directory_with_nothing_to_run(models, capsys):
     assert cli.main([str(models["export"]), "--runtime", "onnxruntime"]) == 2
     assert "no .onnx artifacts in this directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_validation_images_follow_the_shared_image_rule(models, tmp_path):
+    from test_data import bomb_png, without_blocking
+    info = artifacts.export_info(models["int8"])
+    mean, std, _ = host.normalization(info)
+    spec = {"name": "x", "shape": [1, 16, 16, 3], "dtype": "float32", "scale": None,
+            "zero_point": None}
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for path, message in ((fifo, "not a regular file"), (bomb_png(tmp_path / "bomb.png"),
+                                                           "its header claims more than 134217728 pixels")):
+        with pytest.raises(UsageError, match=f"--val-data: cannot read {path}: .*{message}"):
+            without_blocking(host.image_feeds, [path], [spec], mean, std, fifo=fifo)
+
+
+def test_deeply_nested_manifest_is_ignored_with_a_note(tmp_path):
+    model = tmp_path / "tiny-moat-0_16_int8.tflite"
+    model.write_bytes(b"")
+    (tmp_path / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    info = artifacts.export_info(model)
+    assert any("ignored unreadable manifest.json" in note for note in info.notes)

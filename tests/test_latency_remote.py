@@ -237,3 +237,13 @@ def test_parse_target(url, expected):
 def test_bad_targets(url):
     with pytest.raises(UsageError, match="--device"):
         remote.parse_target(url)
+
+
+def test_pathologically_nested_runner_output_is_one_line(tmp_path, monkeypatch):
+    runner = remote.SshRunner([], "ssh://me@board")
+    runner.tmp = "/tmp/x"
+    monkeypatch.setattr(runner, "ssh", lambda *a, **k: subprocess.CompletedProcess(
+        a, 0, '{"a": ' * 100_000 + "1" + "}" * 100_000 + "\n", ""))
+    cell = Cell(tmp_path / "tiny.tflite", "litert", "xnnpack", 1)
+    with pytest.raises(BenchError, match="printed no JSON result"):
+        runner.measure(cell, runs=2, warmup=1)

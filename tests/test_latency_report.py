@@ -117,6 +117,24 @@ def test_no_valid_results_is_an_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_pathologically_nested_json_is_skipped_not_a_crash(results_dir, tmp_path, capsys):
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    (deep / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert report.main([str(deep), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tinymoat-report: skipped {deep / 'deep.json'}: not JSON a result can be: "
+                   "nested too deeply",
+                   "tinymoat-report: error: no valid latency results among 1 file(s)"]
+    assert not (tmp_path / "out").exists()
+    # Beside valid results it is listed as skipped; the others are merged.
+    folder, _ = results_dir
+    (folder / "deep.json").write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    assert report.main([str(folder), "--out", str(tmp_path / "out")]) == 0
+    assert "deep.json`: not JSON a result can be: nested too deeply" in \
+        (tmp_path / "out" / "latency.md").read_text()
+
+
 def test_missing_input_is_an_error(tmp_path, capsys):
     assert report.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == \

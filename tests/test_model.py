@@ -5,6 +5,7 @@ import tinymoat
 from tinymoat._keras import keras, tf
 from tinymoat.blocks import attention
 from tinymoat.layers import RelativePositionBias, WindowMerge, WindowPartition
+from tinymoat.model import MAX_TENSOR_BYTES, check_input_size, largest_tensor
 
 from conftest import MICRO, TINY_224, build_micro, fixture_meta
 
@@ -42,6 +43,37 @@ def test_input_sizes_must_be_multiples_of_32():
         tinymoat.build_model("tiny-moat-0", 200)
     with pytest.raises(ValueError, match="do not tile"):
         tinymoat.build_model("tiny-moat-0", 256, window_size=tinymoat.WINDOW_ATTENTION)
+
+
+def test_input_size_bound_names_the_memory_it_would_need():
+    with pytest.raises(ValueError) as info:
+        tinymoat.build_model("tiny-moat-0", 100000)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("input size 100000x100000 needs about")
+    assert "stage 2's attention scores (4 heads x 39062500^2 tokens)" in message
+    assert "8 GiB limit" in message and message.endswith("or window attention")
+    assert MAX_TENSOR_BYTES == 8 * 2 ** 30
+
+
+def test_input_size_bound_counts_windows_and_activations():
+    plain = tinymoat.get_config("tiny-moat-0")
+    windowed = tinymoat.get_config("tiny-moat-0", window_size=tinymoat.WINDOW_ATTENTION)
+    # 3584: 224x224 tokens in stage 2, 37.5 GiB of scores globally, 5 MiB in 14x14 windows.
+    with pytest.raises(ValueError, match="37.5 GiB for stage 2's attention scores"):
+        check_input_size(plain, 3584)
+    assert check_input_size(windowed, 3584) == (3584, 3584)
+    assert largest_tensor(windowed, (3584, 3584))[1] == "stage 0's expanded activations"
+    with pytest.raises(ValueError, match="GiB for stage 0's expanded activations") as info:
+        check_input_size(windowed, 14336)
+    assert "window attention" not in str(info.value)
+
+
+@pytest.mark.parametrize("variant", list(PARAMS))
+def test_usual_input_sizes_stay_within_the_bound(variant):
+    config = tinymoat.get_config(variant)
+    for size in (224, 256, 512, 1024, (512, 1024)):
+        check_input_size(config, size)
+    assert largest_tensor(config, (1024, 1024))[0] <= 2 * 2 ** 30
 
 
 @pytest.mark.parametrize("size", [256, 320, 448, (224, 288)])

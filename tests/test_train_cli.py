@@ -9,8 +9,10 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import tinymoat
+from tinymoat import data as imagedata
 from tinymoat import saving
 from tinymoat._keras import keras, tf
 from tinymoat.checkpoint import checkpoint_name
@@ -20,6 +22,7 @@ from tinymoat.quantization.training.optim import Hyper, make_optimizer
 from tinymoat.quantization.training.strategy import make_strategy
 
 from conftest import make_color_images, write_checkpoint
+from test_data import bomb_png, without_blocking
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MICRO = ["--variant", "tiny-moat-0", "--input-size", "32", "--override", "stem_size=8,8",
@@ -129,6 +132,67 @@ def test_empty_class_folder_is_a_one_line_error(tmp_path, capsys):
     assert "Traceback" not in err and not (tmp_path / "run").exists()
 
 
+def test_data_of_one_class_is_refused_before_anything_is_written(tmp_path, capsys):
+    one = make_images(tmp_path / "one", classes=("cat",))
+    code, _, err = run_cli(capsys, *MICRO, "--data", one, "--epochs", "1",
+                           "--out", tmp_path / "run")
+    assert code == 2 and len(error_lines(err)) == 1, err
+    assert "only one class (cat)" in error_lines(err)[0] and "at least two" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+    # Two class folders, but every image of one of them is unreadable.
+    (one / "dog").mkdir()
+    (one / "dog" / "broken.png").write_bytes(b"not an image")
+    code, _, err = run_cli(capsys, *MICRO, "--data", one, "--epochs", "1",
+                           "--out", tmp_path / "run")
+    assert code == 2 and "only one class (cat)" in error_lines(err)[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_without_a_run_to_resume_is_refused(images, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for out in (tmp_path / "missing", tmp_path / "empty"):
+        code, _, err = run_cli(capsys, *MICRO, "--data", images, "--epochs", "1",
+                               "--out", out, "--resume")
+        assert code == 2 and len(error_lines(err)) == 1, err
+        assert f"nothing to resume in {out} (no run.json)" in error_lines(err)[0]
+    assert not (tmp_path / "missing").exists() and not list((tmp_path / "empty").iterdir())
+
+
+def test_input_size_beyond_the_memory_bound_is_one_line(images, tmp_path, capsys):
+    huge = [a if a != "32" else "100000" for a in MICRO]
+    code, _, err = run_cli(capsys, *huge, "--data", images, "--epochs", "1",
+                           "--out", tmp_path / "run")
+    assert code == 2 and len(error_lines(err)) == 1, err
+    assert "input size 100000x100000 needs about" in err and "8 GiB limit" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_data_check_skips_named_pipes_and_huge_headers(tmp_path):
+    root = make_images(tmp_path / "data")
+    fifo = root / "red" / "pipe.png"
+    os.mkfifo(fifo)
+    bomb = bomb_png(root / "green" / "bomb.png")
+    source = without_blocking(datasets.open_source, str(root), fifo=fifo)
+    assert source.count == 12 and sorted(source.skipped) == sorted([str(fifo), str(bomb)])
+
+
+def test_data_check_applies_the_shared_pixel_limit(tmp_path, monkeypatch):
+    root = make_images(tmp_path / "data", per_class=1)  # 40x48 pixels each
+    big = root / "red" / "big.png"
+    Image.fromarray(np.zeros((48, 41, 3), np.uint8)).save(big)
+    monkeypatch.setattr(imagedata, "MAX_IMAGE_PIXELS", 40 * 48)
+    source = datasets.open_source(str(root))
+    assert source.count == 3 and source.skipped == [str(big)]
+    path = tmp_path / "train.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for label, name in enumerate(CLASSES):
+            writer.write(_example((root / name / "0.png").read_bytes(), label, name))
+        writer.write(_example(big.read_bytes(), 2, "red"))
+    source = datasets.open_source(str(path))
+    assert source.count == 3 and source.skipped == ["record 3"]
+
+
 def test_existing_or_incompatible_run_is_refused(trained, images, tmp_path, capsys):
     code, _, err = run_cli(capsys, *MICRO, "--data", images, "--epochs", "3", "--out", trained)
     assert code == 2 and "--resume" in error_lines(err)[0]
@@ -171,6 +235,20 @@ def test_fresh_head_from_a_deeplab2_checkpoint(tmp_path):
     assert "fresh head" in weights.load_weights(five, prefix, fresh_head=True)
     np.testing.assert_array_equal(five.get_layer("block_03_00.attention.q").weights[0].numpy(),
                                   three.get_layer("block_03_00.attention.q").weights[0].numpy())
+
+
+def test_checkpoint_of_another_variant_is_named_before_any_head_hint(tmp_path):
+    source = tinymoat.build_model("tiny-moat-0", 32)
+    prefix = write_checkpoint(tmp_path / "t0", {checkpoint_name(w): w.numpy()
+                                                for w in source.weights})
+    message = f"--weights {prefix} is a tiny-moat-0 checkpoint but the model is tiny-moat-1"
+    for fresh_head in (False, True):
+        with pytest.raises(TrainError, match=message):
+            weights.check_weights(prefix, 3, fresh_head, "tiny-moat-1")
+        with pytest.raises(TrainError, match=message + "; pass --variant tiny-moat-0"):
+            weights.load_weights(tinymoat.build_model("tiny-moat-1", 32, 3), prefix,
+                                 fresh_head=fresh_head)
+    weights.check_weights(prefix, 3, True, "tiny-moat-0")
 
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(trained, images,

@@ -75,18 +75,22 @@ def read_checkpoint(path: str) -> Dict[str, np.ndarray]:
         raise CheckpointError(f"cannot read checkpoint {prefix}: {reason}") from None
 
 
-def guess_variant(tensors: Dict[str, np.ndarray]) -> Optional[str]:
-    """The released variant whose shapes a checkpoint has, if any."""
-    stem = tensors.get(f"{SCOPE}/stem/conv_0/kernel")
-    if stem is None:
+def guess_variant(tensors: Dict) -> Optional[str]:
+    """The released variant whose shapes a checkpoint has, if any.
+
+    `tensors` maps names to arrays or to shapes (a reader's variable-to-shape
+    map will do, so nothing needs to be read to ask).
+    """
+    shapes = {n: tuple(v.shape) if hasattr(v, "shape") else tuple(v) for n, v in tensors.items()}
+    stem = shapes.get(f"{SCOPE}/stem/conv_0/kernel")
+    if not stem:
         return None
-    blocks = [sum(1 for n in tensors if n.startswith(f"{SCOPE}/block_{s:02d}_")
+    blocks = [sum(1 for n in shapes if n.startswith(f"{SCOPE}/block_{s:02d}_")
                   and n.endswith("/pre_norm/gamma")) for s in range(4)]
-    widths = [tensors.get(f"{SCOPE}/block_{s:02d}_00/shrink_conv/bias") for s in range(4)]
+    widths = [shapes.get(f"{SCOPE}/block_{s:02d}_00/shrink_conv/bias") for s in range(4)]
     for name, config in VARIANTS.items():
-        if (stem.shape[-1] == config.stem_size[0] and tuple(blocks) == config.num_blocks
-                and all(w is not None and w.shape[0] == h
-                        for w, h in zip(widths, config.hidden_size))):
+        if (stem[-1] == config.stem_size[0] and tuple(blocks) == config.num_blocks
+                and all(w and w[0] == h for w, h in zip(widths, config.hidden_size))):
             return name
     return None
 
@@ -141,12 +145,19 @@ def load_deeplab2_checkpoint(model, path, use_ema: bool = True,
 
 
 def _mismatch_message(model, tensors, missing, mismatched) -> str:
-    parts = []
+    """Says the likeliest cause first: another variant, then another head, then details.
+
+    A checkpoint of another released variant differs in every layer, the head
+    included, so only the variants are named (a head hint would mislead).
+    """
     guess = guess_variant(tensors)
     target = _describe_model(model)
-    if guess is not None and guess != target and "-" in target:
-        parts.append(f"checkpoint is for {guess}, the model is {target}")
-    head = [m for m in mismatched if m[0].startswith(f"{SCOPE}/{HEAD_LAYER}/kernel")]
+    if guess is not None and guess != target and target in VARIANTS:
+        return (f"checkpoint does not fit the model: checkpoint is for {guess}, the model is "
+                f"{target} (build a {guess} model to load it)")
+    parts = []
+    head = [m for m in mismatched if m[0].startswith(f"{SCOPE}/{HEAD_LAYER}/kernel")
+            and m[1][-1] != m[2][-1]]
     if head:
         parts.append(f"checkpoint head has {head[0][2][-1]} classes, the model "
                      f"{head[0][1][-1]} (build with that many classes or load with "

@@ -5,12 +5,24 @@ the rules live here: classes are the sorted subfolder names, unreadable images
 are skipped with a warning and counted, never a crash in the middle of a run.
 Pixels stay raw RGB in [0, 255]; normalisation belongs to the model's input
 convention (`tinymoat.preprocess`).
+
+Image files are hostile input. Only regular files are opened (a named pipe
+would block forever, a device file may never end or act on being opened), and
+an image whose header claims more than MAX_IMAGE_PIXELS pixels is refused
+before anything is decoded (a few hundred bytes of PNG can claim terabytes).
+Both count as unreadable. `open_image` and `image_header_ok` are that rule;
+the training pipeline checks its files with the latter before TensorFlow
+decodes them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
+import stat
+import threading
 import warnings
 from typing import List, Optional, Sequence, Tuple
 
@@ -18,9 +30,20 @@ import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
+# Largest image (width x height, from its header) that is decoded: 2**27 pixels
+# (134 M), e.g. 16384x8192 or a 108-megapixel phone photo; 384 MiB as uint8 RGB.
+# Larger ones are skipped as unreadable. It replaces Pillow's own check (a
+# warning above 89 M pixels, an error above 179 M), which is silenced.
+MAX_IMAGE_PIXELS = 2 ** 27
+_PIL_OPEN = threading.Lock()  # warnings.catch_warnings is process-wide state
+
 
 class DataError(ValueError):
     """An image folder that cannot be used. The message is one line."""
+
+
+class UnreadableImage(OSError):
+    """An image file that is not opened or not decoded (see the module docstring)."""
 
 
 @dataclasses.dataclass
@@ -58,6 +81,74 @@ def scan_folder(root, require_all_classes: bool = True) -> ImageFolder:
     return ImageFolder(root, classes, files, labels)
 
 
+def is_regular_file(path) -> bool:
+    """Whether `path` is (a symlink to) a regular file; False for loops and dangling links."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _open_regular_file(path):
+    """A binary file object of `path` if it is a regular file (after symlinks).
+
+    stat comes first so that FIFOs and devices are never opened; the open
+    does not block and fstat confirms the file is still the one checked.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise UnreadableImage("not a regular file")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except UnreadableImage:
+        raise
+    except (OSError, ValueError) as exc:  # missing, a dangling link, a symlink loop
+        raise UnreadableImage(getattr(exc, "strerror", None) or str(exc)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnreadableImage("not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+@contextlib.contextmanager
+def open_image(source):
+    """The PIL image of a file path or encoded bytes, checked but not yet decoded.
+
+    Raises UnreadableImage (an OSError; its message does not repeat the path)
+    for anything but a regular file, an unidentifiable file, or a header
+    claiming more than MAX_IMAGE_PIXELS pixels.
+    """
+    from PIL import Image, UnidentifiedImageError
+    with contextlib.ExitStack() as stack:
+        file = (io.BytesIO(source) if isinstance(source, (bytes, bytearray))
+                else stack.enter_context(_open_regular_file(source)))
+        try:
+            with _PIL_OPEN, warnings.catch_warnings():
+                # Our own limit below applies instead of Pillow's warning.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = stack.enter_context(Image.open(file))
+        except Image.DecompressionBombError:  # Pillow's error limit is above ours
+            raise UnreadableImage(f"its header claims more than {MAX_IMAGE_PIXELS} pixels, "
+                                  "the limit") from None
+        except UnidentifiedImageError:
+            raise UnreadableImage("not an image format Pillow reads") from None
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise UnreadableImage(str(exc)) from None
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise UnreadableImage(f"its header claims {width}x{height} pixels, more than "
+                                  f"{MAX_IMAGE_PIXELS}, the limit")
+        yield image
+
+
+def image_header_ok(source) -> bool:
+    """Whether `open_image` accepts a path or encoded bytes (reads the header only)."""
+    try:
+        with open_image(source):
+            return True
+    except UnreadableImage:
+        return False
+
+
 def decode(path, size: Tuple[int, int]) -> Optional[np.ndarray]:
     """Loads an image as uint8 RGB [H, W, 3]: shorter side to size, centre crop.
 
@@ -65,10 +156,11 @@ def decode(path, size: Tuple[int, int]) -> Optional[np.ndarray]:
     """
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image = image.convert("RGB")
             return resize_and_crop(image, size)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
+            SyntaxError):
         return None
 
 

@@ -31,8 +31,9 @@ def main(argv=None) -> int:
     try:
         model = build_model(args.variant, args.input_size, args.num_classes, batch_size=1,
                             position_embedding=not args.no_position_embedding)
-    except ValueError as exc:
-        print(f"tinymoat-info: error: {exc}", file=sys.stderr)
+    except ValueError as exc:  # Keras' own errors span many lines; the first says it
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        print(f"tinymoat-info: error: {lines[0]}", file=sys.stderr)
         return 2
     print(format_table(args.variant, args.input_size, macs.count(model)))
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal  # exact for any size, where a float would overflow
 from typing import Optional, Sequence, Union
 
 from ._keras import keras
@@ -12,8 +13,15 @@ from .preprocess import mean_std
 
 ENDPOINTS = ("stage1", "stage2", "stage3", "stage4", "stage5")
 
+# The largest float32 tensor one inference (batch 1) may need. Global attention
+# grows with the fourth power of the input side (tokens^2 scores per head), so
+# a careless size would otherwise fail deep inside Keras or exhaust memory.
+# 8 GiB keeps every variant buildable up to 1024x1024 (moat-4 needs 2 GiB there).
+MAX_TENSOR_BYTES = 8 * 2 ** 30
+
 
 def check_input_size(config: MoatConfig, input_size) -> tuple:
+    """(height, width) if a model of `config` can take this input size; else ValueError."""
     height, width = as_hw(input_size)
     stride = config.output_stride
     if height % stride or width % stride or height <= 0 or width <= 0:
@@ -28,7 +36,41 @@ def check_input_size(config: MoatConfig, input_size) -> tuple:
                 raise ValueError(
                     f"input size {height}x{width} gives a {fh}x{fw} map in stage {stage}, "
                     f"which {window[0]}x{window[1]} windows do not tile")
+    size, what, global_attention = largest_tensor(config, (height, width))
+    if size > MAX_TENSOR_BYTES:
+        gib = Decimal(size) / 2 ** 30
+        raise ValueError(
+            f"input size {height}x{width} needs about {gib:.3g} GiB for {what}, more than "
+            f"the {MAX_TENSOR_BYTES / 2 ** 30:g} GiB limit; use a smaller input size"
+            + (" or window attention" if global_attention else ""))
     return height, width
+
+
+def largest_tensor(config: MoatConfig, size) -> tuple:
+    """(bytes, what, global attention?) of the largest float32 tensor of one inference
+    at batch 1: an attention score tensor (heads x tokens^2, per window) or an
+    activation (the widest one is an MBConv expansion at its input resolution)."""
+    height, width = size
+    found = [(4 * max(config.stem_size) * (height // 2) * (width // 2),
+              "the stem's activations", False)]
+    resolution = (height // 2, width // 2)
+    for stage, kind in enumerate(config.block_type):
+        hidden = config.hidden_size[stage]
+        found.append((4 * hidden * config.expansion_rate * resolution[0] * resolution[1],
+                      f"stage {stage}'s expanded activations", False))
+        resolution = _feature_size(config, stage, size)
+        if kind != "moat":
+            continue
+        heads = hidden // config.head_size
+        windows = {stage_window(config, stage, i) for i in range(config.num_blocks[stage])}
+        for window in windows:
+            tokens = window[0] * window[1] if window else resolution[0] * resolution[1]
+            count = (resolution[0] // window[0]) * (resolution[1] // window[1]) if window else 1
+            found.append((4 * heads * tokens ** 2 * count,
+                          f"stage {stage}'s attention scores ({heads} heads x {tokens}^2 "
+                          f"tokens" + (f" x {count} windows)" if window else ")"),
+                          window is None))
+    return max(found, key=lambda item: item[0])
 
 
 def _feature_size(config: MoatConfig, stage: int, size):

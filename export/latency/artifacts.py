@@ -72,7 +72,7 @@ def _read_json(path: pathlib.Path, notes: list):
         return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         notes.append(f"ignored unreadable {path.name}: {exc}")
         return None
 

@@ -24,7 +24,8 @@ table with the columns ``[node type] ([start]) [first] [avg ms] [%] [cdf%]
 
 benchmark_model gives no median or percentiles: those stay null. Output that
 stops before the summary line (a crash, a failed delegate) or whose numbers do
-not add up is an error, never a partial result.
+not add up is an error, never a partial result; so is a negative or
+non-finite time.
 """
 
 from __future__ import annotations
@@ -73,6 +74,14 @@ def _float(text: str, what: str) -> float:
     return value
 
 
+def _time(text: str, what: str) -> float:
+    """A duration: finite and not negative (a clock gone backwards is a broken run)."""
+    value = _float(text, what)
+    if value < 0:
+        raise BenchmarkOutputError(f"{what} is negative ({text})")
+    return value
+
+
 def parse_stat_line(line: str) -> RunStats:
     """Parses a statistics line (after its log prefix)."""
     match = re.match(r"count=(\d+)\b(.*)$", line)
@@ -96,7 +105,7 @@ def parse_stat_line(line: str) -> RunStats:
         raise BenchmarkOutputError(f"incomplete statistics line: {line[:120]!r}")
     slack = 1e-5 * max(abs(stats.max), 1.0)  # avg is printed with 6 significant digits
     if not (0 <= stats.min <= stats.max and stats.min - slack <= stats.avg <= stats.max + slack
-            and stats.std >= 0):
+            and stats.std >= 0 and stats.curr >= 0 and (stats.first or 0) >= 0):
         raise BenchmarkOutputError(f"inconsistent statistics line: {line[:120]!r}")
     return stats
 
@@ -189,16 +198,17 @@ def parse(text: str, expect_op_profile: bool = False) -> dict:
         raise BenchmarkOutputError(f"expected 2 statistics lines (warm-up, timed runs), found "
                                    f"{len(stat_lines)}" + _failure_hint(raw_lines))
     warmup, inference = (parse_stat_line(line) for line in stat_lines)
-    reported_avg = _float(summary.get("Inference (avg)", summary.get("Inference")), "Inference (avg)")
+    reported_avg = _time(summary.get("Inference (avg)", summary.get("Inference")), "Inference (avg)")
     if not math.isclose(reported_avg, inference.avg, rel_tol=1e-4, abs_tol=1.0):
         raise BenchmarkOutputError(f"inconsistent output: summary says Inference (avg) {reported_avg} "
                                    f"us, the statistics line {inference.avg} us")
-    init_us = float(summary["Init"]) if "Init" in summary else None
+    init_us = _time(summary["Init"], "Init") if "Init" in summary else None
     if init_us is None:
-        match = next((re.search(rf"Initialized session in ({NUMBER})ms", line) for line in lines
+        match = next((re.search(rf"Initialized session in ({_VALUE})ms", line) for line in lines
                       if "Initialized session in" in line), None)
-        init_us = float(match.group(1)) * 1000 if match else None
-    first_us = float(summary["First inference"]) if "First inference" in summary else warmup.first
+        init_us = _time(match.group(1), "Initialized session in") * 1000 if match else None
+    first_us = (_time(summary["First inference"], "First inference")
+                if "First inference" in summary else warmup.first)
     op_profile = _op_profile(lines)
     if expect_op_profile and op_profile is None:
         raise BenchmarkOutputError("op profiling was asked for but the output has no "

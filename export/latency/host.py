@@ -82,6 +82,8 @@ def quantize(x, spec):
 def image_feeds(images, specs, mean, std) -> list:
     """Each image resized to the input size, normalised, laid out and quantized as the input wants."""
     from PIL import Image
+
+    from tinymoat.data import open_image
     if len(specs) != 1:
         raise UsageError(f"--val-data needs a model with one image input, this one has {len(specs)}")
     spec = specs[0]
@@ -89,7 +91,7 @@ def image_feeds(images, specs, mean, std) -> list:
     feeds = []
     for path in images:
         try:
-            with Image.open(path) as image:
+            with open_image(path) as image:  # regular files only, pixel limit by header
                 rgb = image.convert("RGB").resize((width, height), Image.BILINEAR)
         except OSError as exc:
             raise UsageError(f"--val-data: cannot read {path}: {exc}") from None

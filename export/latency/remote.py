@@ -164,7 +164,7 @@ class SshRunner:
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         try:
             measurement = json.loads(lines[-1])
-        except (IndexError, json.JSONDecodeError):
+        except (IndexError, json.JSONDecodeError, RecursionError):
             raise BenchError(f"board runner on {self.target} printed no JSON result: "
                              f"{one_line(_last_line(proc.stdout))[:160]}") from None
         return self._result(cell, measurement)

@@ -218,7 +218,11 @@ def dumps(doc) -> str:
 
 
 def load(path) -> dict:
-    """Reads and validates one result file; errors say which file and field."""
+    """Reads and validates one result file; errors say which file and field.
+
+    Nesting deeper than Python's recursion limit (no result comes close) is
+    "not JSON" too, rather than a RecursionError out of the parser.
+    """
     path = pathlib.Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -226,4 +230,9 @@ def load(path) -> dict:
         raise SchemaError(f"cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise SchemaError(f"not JSON: {exc}") from None
-    return validate(doc)
+    except RecursionError:
+        raise SchemaError("not JSON a result can be: nested too deeply") from None
+    try:
+        return validate(doc)
+    except RecursionError:
+        raise SchemaError("document: nested too deeply") from None

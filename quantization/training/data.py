@@ -7,8 +7,11 @@ installed (it is not a dependency of tinymoat).
 
 Before training, every image is decoded once, in parallel, by the same
 TensorFlow decoder the pipeline uses; those that fail are skipped with a
-warning and counted. Checking up front keeps the number of steps per epoch
-exact and means a bad file can never stop training halfway. The result is
+warning and counted. The check applies the rule every stage shares (see
+`tinymoat.data`): only regular files are read, so a named pipe cannot block
+it, and only images whose header claims at most `MAX_IMAGE_PIXELS` pixels are
+decoded, so a decompression bomb never is. Checking up front keeps the number
+of steps per epoch exact and means a bad file can never stop training halfway. The result is
 cached in the run folder (keyed by names, sizes and modification times), so
 --resume does not decode everything again.
 
@@ -40,6 +43,8 @@ AUTOTUNE = tf.data.AUTOTUNE
 TFRECORD_PATTERNS = ("*.tfrecord", "*.tfrecord-*", "*.tfrecords", "*-of-*")
 SHUFFLE_BUFFER = 10_000
 CHECK_FILE = "data_check.json"
+# Part of every check-cache key: a check made under another rule is made again.
+_RULE = f"regular files, header <= {imagedata.MAX_IMAGE_PIXELS} pixels"
 
 
 @dataclasses.dataclass
@@ -103,7 +108,7 @@ def _tfrecord_files(spec: str) -> List[str]:
 def _folder_source(root: str, cache: Optional["CheckCache"], require_all_classes: bool) -> Source:
     folder = imagedata.scan_folder(root, require_all_classes=require_all_classes)
     stamp = [(f, *_stat(f)) for f in folder.files]
-    bad = _cached(cache, ("folder", stamp),
+    bad = _cached(cache, ("folder", _RULE, stamp),
                   lambda: {"bad": _undecodable_files(folder.files)})["bad"]
     keep = np.setdiff1d(np.arange(len(folder.files)), np.asarray(bad, np.int64))
     if not len(keep):
@@ -114,26 +119,46 @@ def _folder_source(root: str, cache: Optional["CheckCache"], require_all_classes
                              [folder.files[i] for i in bad])
 
 
-def _stat(path) -> Tuple[int, int]:
-    info = os.stat(path)
+def _stat(path) -> Tuple[Optional[int], Optional[int]]:
+    try:
+        info = os.stat(path)
+    except OSError:  # a dangling link or a symlink loop: unreadable, found by the check
+        return None, None
     return info.st_size, info.st_mtime_ns
 
 
 def _undecodable_files(files: Sequence[str]) -> List[int]:
-    keys = tf.data.Dataset.from_tensor_slices(list(files)).map(tf.io.read_file)
-    return _undecodable(keys, len(files))
+    """Positions of the files that are not regular files or fail `_undecodable`.
+
+    Only regular files reach tf.io.read_file, which would block on a named
+    pipe and read a device file without end.
+    """
+    regular = [i for i, f in enumerate(files) if imagedata.is_regular_file(f)]
+    irregular = sorted(set(range(len(files))) - set(regular))
+    if not regular:
+        return irregular
+    keys = tf.data.Dataset.from_tensor_slices([files[i] for i in regular]).map(tf.io.read_file)
+    return sorted(irregular + [regular[i] for i in _undecodable(keys, len(regular))])
 
 
 def _undecodable(encoded: tf.data.Dataset, count: int) -> List[int]:
-    """Positions of the elements `decode_image` fails on (decoding in parallel)."""
+    """Positions of the elements `checked_decode` fails on (decoding in parallel)."""
     ok = (encoded.enumerate()
-          .map(lambda i, data: (i, tf.shape(decode_image(data))[0]),
+          .map(lambda i, data: (i, tf.shape(checked_decode(data))[0]),
                num_parallel_calls=AUTOTUNE, deterministic=False)
           .ignore_errors())
     good = np.zeros(count, bool)
     for index, _ in _progress(ok.as_numpy_iterator(), count, "checking images"):
         good[index] = True
     return np.flatnonzero(~good).tolist()
+
+
+def checked_decode(data) -> tf.Tensor:
+    """`decode_image` of bytes that pass the header rule of `tinymoat.data.image_header_ok`
+    (at most MAX_IMAGE_PIXELS pixels); other bytes are an error, never decoded."""
+    ok = tf.numpy_function(imagedata.image_header_ok, [data], tf.bool, stateful=False)
+    with tf.control_dependencies([tf.debugging.Assert(ok, ["image refused by its header"])]):
+        return decode_image(tf.identity(data))
 
 
 def _progress(items, total, desc):
@@ -182,7 +207,7 @@ def _parse(record):
 
 def _tfrecord_source(spec: str, files: List[str], cache: Optional["CheckCache"]) -> Source:
     stamp = [(f, *_stat(f)) for f in files]
-    found = _cached(cache, ("tfrecord", stamp), lambda: _scan_records(files))
+    found = _cached(cache, ("tfrecord", _RULE, stamp), lambda: _scan_records(files))
     bad, labels, names = found["bad"], np.asarray(found["labels"], np.int64), found["names"]
     if not len(labels):
         raise TrainError(f"{spec}: no decodable records with image/encoded and "

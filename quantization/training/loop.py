@@ -39,7 +39,7 @@ from . import data as datasets
 from .callbacks import CsvLog, EpochCheckpoint, NanGuard
 from .errors import NanLossError, TrainError
 from .optim import Hyper, compile_model, make_optimizer
-from .run import RunFolder, identity, open_run, save_state
+from .run import RUN_FILE, RunFolder, identity, open_run, save_state
 from .strategy import is_chief, make_strategy
 from .weights import build, check_weights, load_weights, resolve_config
 
@@ -138,8 +138,12 @@ def prepare(s: Settings, say=_say) -> Job:
     if os.path.isfile(run.run_json) and not s.resume:
         raise TrainError(f"{run.root} already holds a training run; pass --resume to "
                          "continue it or choose another --out")
+    if s.resume and not os.path.isfile(run.run_json):
+        # Starting afresh instead would hide a mistyped --out behind hours of training.
+        raise TrainError(f"--resume: nothing to resume in {run.root} (no {RUN_FILE})")
     cache = datasets.CheckCache(run.path(datasets.CHECK_FILE))
     train_src = datasets.open_source(s.data, cache, "--data")
+    _check_classes(train_src)
     _report_skipped(train_src, say)
     val_src, mapping = None, None
     if s.val_data:
@@ -150,7 +154,7 @@ def prepare(s: Settings, say=_say) -> Job:
     if steps == 0:
         raise TrainError(f"--batch-size {s.batch_size} is larger than the {train_src.count} "
                          f"usable training images")
-    check_weights(s.weights, len(train_src.classes), s.fresh_head)
+    check_weights(s.weights, len(train_src.classes), s.fresh_head, config.name)
     state = open_run(run, identity(config, size, train_src.classes), s.resume)
     state["data"] = {"train": _describe(train_src), "val": _describe(val_src) if val_src else None}
     state["replicas"] = strategy.num_replicas_in_sync
@@ -188,6 +192,18 @@ def _check_numbers(s: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise TrainError(message)
+
+
+def _check_classes(source: datasets.Source) -> None:
+    """A classifier of one class learns nothing (its loss is 0 from the first step)."""
+    if source.labels is not None:
+        present = sorted({int(label) for label in source.labels})
+    else:
+        present = list(range(len(source.classes)))
+    if len(present) < 2:
+        which = f" ({source.classes[present[0]]})" if present else ""
+        raise TrainError(f"--data {source.spec} has usable images of only one class{which}; "
+                         "training a classifier needs at least two")
 
 
 def _report_skipped(source: datasets.Source, say) -> None:

@@ -1,9 +1,10 @@
 """The model to train: its configuration, and --weights loaded into it.
 
 --weights is a released deeplab2 checkpoint, a saved tinymoat folder or a
-tinymoat-train run folder (its float/ model). A head trained for another
-number of classes is refused with a hint: --fresh-head keeps everything but
-the head (a new classifier for the new classes).
+tinymoat-train run folder (its float/ model). A checkpoint of another
+released variant is refused as such, before anything about its head. A head
+trained for another number of classes is refused with a hint: --fresh-head
+keeps everything but the head (a new classifier for the new classes).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Dict, Optional, Tuple
 
 import tinymoat
 from tinymoat import saving
-from tinymoat.checkpoint import (HEAD_LAYER, CheckpointError, load_deeplab2_checkpoint,
-                                 resolve_prefix)
-from tinymoat.config import MoatConfig
+from tinymoat.checkpoint import (HEAD_LAYER, CheckpointError, guess_variant,
+                                 load_deeplab2_checkpoint, resolve_prefix)
+from tinymoat.config import VARIANTS, MoatConfig
 from tinymoat._keras import tf
 
 from .errors import TrainError
@@ -60,26 +61,36 @@ def build(config: MoatConfig, input_size, num_classes: int):
         raise TrainError(str(exc).splitlines()[0]) from None
 
 
-def check_weights(path: Optional[str], num_classes: int, fresh_head: bool) -> None:
-    """Refuses --weights whose head has another class count before anything is written."""
+def check_weights(path: Optional[str], num_classes: int, fresh_head: bool,
+                  variant: Optional[str] = None) -> None:
+    """Refuses --weights of another variant, or whose head has another class count,
+    before anything is written."""
     if not path:
         return
     if not os.path.exists(path) and not os.path.exists(path + ".index"):
         raise TrainError(f"--weights not found: {path}")
-    if fresh_head:
-        return
     folder = saved_folder(path)
     if folder is not None:
         head_classes = saving.read_meta(folder).get("num_classes")
     else:
         try:
-            shape = tf.train.load_checkpoint(resolve_prefix(path)).get_variable_to_shape_map() \
-                .get(HEAD_CHECKPOINT_NAME)
+            shapes = tf.train.load_checkpoint(resolve_prefix(path)).get_variable_to_shape_map()
         except (CheckpointError, tf.errors.OpError, ValueError):
             return  # load_weights says what is wrong with it
+        _check_variant(path, shapes, variant)
+        shape = shapes.get(HEAD_CHECKPOINT_NAME)
         head_classes = shape[-1] if shape else None
-    if head_classes and head_classes != num_classes:
+    if head_classes and head_classes != num_classes and not fresh_head:
         raise _head_hint(folder or path, head_classes, num_classes)
+
+
+def _check_variant(path, shapes, variant: Optional[str]) -> None:
+    """A checkpoint of another released variant fits nowhere, its head included: say so
+    before any hint about the head."""
+    guess = guess_variant(shapes)
+    if guess and variant in VARIANTS and guess != variant:
+        raise TrainError(f"--weights {path} is a {guess} checkpoint but the model is "
+                         f"{variant}; pass --variant {guess}")
 
 
 def load_weights(model, path: str, *, fresh_head: bool) -> str:
@@ -106,6 +117,8 @@ def _head_hint(path, head_classes, classes) -> TrainError:
 def _from_checkpoint(model, path, classes, fresh_head) -> str:
     try:
         shapes = tf.train.load_checkpoint(resolve_prefix(path)).get_variable_to_shape_map()
+        config = getattr(model, "moat_config", None)
+        _check_variant(path, shapes, config.name if config is not None else None)
         head = shapes.get(HEAD_CHECKPOINT_NAME)
         if head and head[-1] != classes and not fresh_head:
             raise _head_hint(path, head[-1], classes)
