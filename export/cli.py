@@ -62,6 +62,10 @@ def parser() -> argparse.ArgumentParser:
                    help="INT8 TFLite input: uint8 raw pixels (default after post-training "
                    "calibration), int8 (default for a QAT model) or float32 normalised values")
     p.add_argument("--output-type", choices=("uint8", "int8", "float32"), default="float32")
+    p.add_argument("--onnx-activations", choices=("uint8", "int8"), default="uint8",
+                   help="ONNX INT8 activation type: uint8 (default; ONNX Runtime's fast "
+                   "U8S8 kernels on x86) or int8 (S8S8, for ARM builds; time both with "
+                   "tinymoat-bench on the target device)")
     p.add_argument("--ios", default="16", help="Core ML minimum iOS deployment target")
     p.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
                    help="override a validation threshold, e.g. top1_agreement=0.95 (at least) "
@@ -123,6 +127,7 @@ def prepare(args, plan):
                     labels=labels, normalization=normalization, calibration=calib.loaded.pixels,
                     qat_model=qat_model, input_type=input_type, output_type=args.output_type,
                     calibration_statistic=args.calibration, int8_gelu=args.gelu or "sigmoid",
+                    onnx_activations=args.onnx_activations,
                     minimum_ios=args.ios,
                     random_weights=source.random)
     with quiet():  # checks may import a converter, which greets stderr

@@ -9,8 +9,10 @@ normalisation (x - mean_c) / std_c is split into
     in graph:   (...) * r_c          r_c = std_0 / std_c   (left out if all std are equal)
 
 `coreml_keras_model` builds that wrapper; it must give job.model's logits for
-x * a + b_c, which the tests check in TensorFlow because Core ML itself only
-runs on macOS. Everything else (`describe`) reads the saved spec on any OS.
+x * a + b_c. Core ML itself only runs on macOS; elsewhere `predict` runs the
+saved package with the NumPy reference executor (coreml_executor.py), and the
+report's notes say which one produced the numbers. `describe` reads the saved
+spec on any OS.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from tinymoat.fileio import size_bytes
 from tinymoat.preprocess import NORMALIZATION
 
 from .target import METADATA_PREFIX as PREFIX
-from .target import ExportError, ExportJob, NumericsUnavailable, Target
+from .target import ExportError, ExportJob, Target
 
 IOS = ("15", "16", "17", "18")           # ML Programs need iOS 15 (Core ML 5)
 SPEC_VERSION_IOS = {6: "15", 7: "16", 8: "17", 9: "18"}
@@ -74,24 +76,42 @@ class CoreMLTarget(Target):
         model = ct.models.MLModel(spec, weights_dir=model.weights_dir, skip_model_load=True)
         _save(model, path)
         return {"minimum_deployment_target": f"iOS{_ios(job.minimum_ios)}",
-                "probabilities": "classLabel_probs are softmax probabilities; 'logits' is raw"}
+                "probabilities": "classLabel_probs are softmax probabilities; 'logits' is raw",
+                "numerics": numerics_source()}
 
     def predict(self, path: str, pixels: np.ndarray) -> np.ndarray:
+        """Logits from the Core ML runtime on macOS, else from the reference executor."""
+        pixels = np.asarray(pixels, np.uint8)
         if sys.platform != "darwin":
-            raise NumericsUnavailable("Core ML predictions need macOS")
+            from . import coreml_executor
+            executor = coreml_executor.load(path)
+            image = executor.image_feature().type.imageType
+            _check_pixels(pixels, image)
+            return executor.predict(pixels, LOGITS).astype(np.float32).reshape(len(pixels), -1)
         import coremltools as ct
         from PIL import Image
         model = ct.models.MLModel(str(path))
-        image = model.get_spec().description.input[0].type.imageType
-        pixels = np.asarray(pixels, np.uint8)
-        if pixels.ndim != 4 or pixels.shape[1:] != (image.height, image.width, 3):
-            raise ValueError(f"expected pixels [N, {image.height}, {image.width}, 3], "
-                             f"got {list(pixels.shape)}")
+        _check_pixels(pixels, model.get_spec().description.input[0].type.imageType)
         return np.stack([np.asarray(model.predict({"image": Image.fromarray(p, "RGB")})[LOGITS],
                                     np.float32).reshape(-1) for p in pixels])
 
     def describe(self, path: str) -> Dict:
         return describe_package(path)
+
+
+def numerics_source() -> str:
+    """Which executor `predict` uses here: the report must say the numbers are not Core ML's
+    own off macOS."""
+    if sys.platform == "darwin":
+        return "Core ML runtime (coremltools on macOS)"
+    return ("reference executor (NumPy, tinymoat.export.coreml_executor), not the Core ML "
+            "runtime, which needs macOS")
+
+
+def _check_pixels(pixels: np.ndarray, image) -> None:
+    if pixels.ndim != 4 or pixels.shape[1:] != (image.height, image.width, 3):
+        raise ValueError(f"expected pixels [N, {image.height}, {image.width}, 3], "
+                         f"got {list(pixels.shape)}")
 
 
 # ------------------------------------------------------------ preprocessing

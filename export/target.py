@@ -46,6 +46,7 @@ class ExportJob:
     output_type: str = "float32"        # full-integer TFLite: uint8 | int8 | float32
     calibration_statistic: str = "minmax"
     int8_gelu: str = "sigmoid"          # post-training full-integer TFLite GELU: sigmoid | tanh
+    onnx_activations: str = "uint8"     # ONNX INT8 activation type: uint8 (U8S8) | int8 (S8S8)
     minimum_ios: str = "16"
     random_weights: bool = False        # nothing trained: agreement figures are not meaningful
 

@@ -1,4 +1,5 @@
-"""Core ML target on Linux: conversion, the saved spec read back, and the preprocessing maths."""
+"""Core ML target on Linux: conversion, the saved spec read back, the preprocessing maths,
+and predictions through the reference executor."""
 
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import tinymoat
 from conftest import MICRO, build_micro
 from tinymoat.export.coreml import (CoreMLTarget, coreml_keras_model, deployment_target,
                                     image_preprocessing)
-from tinymoat.export.target import ExportError, ExportJob, NumericsUnavailable
+from tinymoat.export.target import ExportError, ExportJob
 
 LABELS = [f"class {i}" for i in range(9)] + ["ünïcode"]
 MEAN = np.array([123.675, 116.28, 103.53])
@@ -37,15 +38,20 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def packages(model, tmp_path_factory):
+def exported(model, tmp_path_factory):
+    """{precision: (package path, the notes export returned)}."""
     folder = tmp_path_factory.mktemp("coreml")
     job = _job(model)
-    paths = {}
+    results = {}
     for precision in ("float16", "int8"):       # the command line's int8 is weights8 here
-        paths[TARGET.precisions[precision]] = str(folder / TARGET.file_name(
-            job, TARGET.precisions[precision]))
-        TARGET.export(job, precision, paths[TARGET.precisions[precision]])
-    return paths
+        path = str(folder / TARGET.file_name(job, TARGET.precisions[precision]))
+        results[TARGET.precisions[precision]] = (path, TARGET.export(job, precision, path))
+    return results
+
+
+@pytest.fixture(scope="module")
+def packages(exported):
+    return {precision: path for precision, (path, _) in exported.items()}
 
 
 @pytest.mark.parametrize("precision", ["float16", "weights8"])
@@ -105,9 +111,17 @@ def test_exports_are_identical_file_by_file(model, packages, tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="Core ML runs on macOS")
-def test_predict_needs_macos(packages):
-    with pytest.raises(NumericsUnavailable, match="macOS"):
-        TARGET.predict(packages["float16"], np.zeros((1, 64, 64, 3), np.uint8))
+@pytest.mark.parametrize("precision", ["float16", "weights8"])
+def test_predict_off_macos_runs_the_reference_executor(model, exported, precision):
+    path, notes = exported[precision]
+    assert notes["numerics"].startswith("reference executor") and "macOS" in notes["numerics"]
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    logits = TARGET.predict(path, pixels)
+    assert logits.shape == (2, len(LABELS)) and logits.dtype == np.float32
+    expected = model(_job(model).normalized(pixels)).numpy()
+    np.testing.assert_allclose(logits, expected, atol=0.05 * np.abs(expected).max())
+    with pytest.raises(ValueError, match=r"expected pixels \[N, 64, 64, 3\]"):
+        TARGET.predict(path, np.zeros((1, 32, 32, 3), np.uint8))
 
 
 @pytest.mark.parametrize("version", ["14", "13", "ios12"])

@@ -14,7 +14,7 @@ from onnx import numpy_helper
 import tinymoat
 from conftest import MICRO, build_micro
 from tinymoat.export import onnx as onnx_target
-from tinymoat.export.onnx import OnnxTarget
+from tinymoat.export.onnx import OnnxTarget, qdq
 from tinymoat.export.target import ExportError, ExportJob
 from tinymoat.layers import dense_bias
 
@@ -125,7 +125,42 @@ def test_int8_is_qdq_with_per_channel_int8_weights(artifacts):
         zero = numpy_helper.to_array(inits[node.input[2]])
         assert zero.dtype == np.int8 and not zero.any()  # symmetric
     activations = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert all(numpy_helper.to_array(inits[n.input[2]]).dtype == np.uint8 for n in activations)
+
+
+def test_onnx_runtime_runs_the_int8_graph_in_integer_kernels(artifacts, tmp_path):
+    """From ORT's optimized graph: every Conv and MatMul became QLinearConv/QLinearMatMul
+    (a Conv left in float between DequantizeLinear nodes is the slow path)."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(artifacts["int8"], options, providers=["CPUExecutionProvider"])
+    ops = {}
+    for node in onnx.load(options.optimized_model_filepath).graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    assert ops.get("QLinearConv") == 45 and ops.get("QLinearMatMul") == 6, ops
+    assert "Conv" not in ops and "MatMul" not in ops and "Erf" not in ops, ops
+    assert ops.get("QLinearSigmoid", 0) >= 11  # GELU's sigmoid form as a table lookup
+
+
+def test_float32_gelu_is_fused_by_onnx_runtime(artifacts, tmp_path):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(artifacts["float32"], options, providers=["CPUExecutionProvider"])
+    ops = [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
+    assert ops.count("Gelu") == 11 and "Erf" not in ops
+
+
+def test_int8_activation_type_is_a_choice(job, tmp_path):
+    import dataclasses
+    path = str(tmp_path / "s8.onnx")
+    notes = TARGET.export(dataclasses.replace(job, onnx_activations="int8"), "int8", path)
+    model = onnx.load(path)
+    inits = {i.name: i for i in model.graph.initializer}
+    activations = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
     assert all(numpy_helper.to_array(inits[n.input[2]]).dtype == np.int8 for n in activations)
+    assert notes["activations"] == "int8 (S8S8)"
 
 
 def test_int8_agrees_with_float32(artifacts, pixels):
@@ -231,8 +266,8 @@ def test_calibration_runs_on_one_thread(job, artifacts, tmp_path, monkeypatch):
         sessions.append(one_thread(path))
         return sessions[-1]
 
-    one_thread = onnx_target._one_thread_session
-    monkeypatch.setattr(onnx_target, "_one_thread_session", spy)
+    one_thread = qdq._one_thread_session
+    monkeypatch.setattr(qdq, "_one_thread_session", spy)
     source = str(tmp_path / "float.onnx")
     onnx.save(onnx.load(artifacts["float32"]), source)
     onnx_target.calibrate(source, job, str(tmp_path))
@@ -252,7 +287,7 @@ def test_percentile_keeps_min_max_for_tensors_a_histogram_cannot_bin():
     ranges = TensorsData(CalibrationMethod.MinMax, {
         "variance": data(0.0057976, 0.00579765), "spread": data(-1.0, 3.0),
         "constant": data(2.0, 2.0), "positive": data(0.5, 0.9)})
-    assert onnx_target._degenerate(ranges) == {"variance", "constant"}
+    assert qdq._degenerate(ranges) == {"variance", "constant"}
 
 
 def test_unknown_statistic_and_precision_are_export_errors(job, tmp_path):

@@ -124,8 +124,11 @@ def image_folders(root: str) -> Dict[str, Dict]:
 
     {"train": {...}, "val": {...}}, each {"spec": path, "usable": bool, "why": text}:
     usable when the run read a class-per-subfolder folder that still exists;
-    otherwise `why` says what is missing. A run without validation data has no "val".
+    otherwise `why` says what is missing. A run without validation data has no "val";
+    a folder without run.json (models saved by hand) has neither.
     """
+    if not os.path.isfile(RunFolder(root).run_json):
+        return {}
     state = read_state(RunFolder(root))
     found = {}
     for role, entry in ((state.get("data") or {}).items()):
