@@ -15,6 +15,7 @@ import sys
 import threading
 import warnings
 
+from . import progress
 from .target import ExportError
 
 EXIT_USAGE, EXIT_FAILED_THRESHOLD = 2, 1
@@ -150,14 +151,6 @@ def summary_table(results, out_dir) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised where the process is so that cleanup runs as for Ctrl-C."""
-
-
-def _terminate(signum, frame):
-    raise Terminated()
-
-
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     from tinymoat.checkpoint import CheckpointError
@@ -167,7 +160,9 @@ def main(argv=None) -> int:
     from .pipeline import staged, write_export
     warnings.filterwarnings("ignore")
     handles_signals = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if handles_signals else None
+    progress.reset_stop()
+    previous = (signal.signal(signal.SIGTERM, progress.request_stop) if handles_signals
+                else None)
     try:
         plan, overrides = check_args(args)
         with staged(args.out) as work:
@@ -179,6 +174,7 @@ def main(argv=None) -> int:
             results = write_export(job, plan, work.new, val_pixels, val_labels, overrides,
                                    context)
             replaced = os.path.isdir(args.out)
+            progress.check_stop()
             work.publish()
     except (ExportError, CheckpointError, DataError, SavedModelError) as exc:
         print(f"tinymoat-export: error: {str(exc).splitlines()[0]}", file=sys.stderr)
@@ -186,7 +182,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("tinymoat-export: interrupted; --out left as it was", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Terminated:
+    except progress.Terminated:
         print("tinymoat-export: terminated; --out left as it was", file=sys.stderr)
         return EXIT_TERMINATED
     finally:

@@ -17,6 +17,35 @@ import time
 ENABLED = True
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that cleanup runs as for Ctrl-C."""
+
+
+_stop_requested = False
+
+
+def request_stop(signum=None, frame=None):
+    """SIGTERM handler: raises Terminated now and again at the next step boundary.
+
+    Python runs a signal handler wherever the interpreter is; when that is inside a
+    converter's `except` or a finalizer, the exception is swallowed there. The flag
+    makes the stop stick: every later step() and check_stop() raises again.
+    """
+    global _stop_requested
+    _stop_requested = True
+    raise Terminated()
+
+
+def check_stop():
+    if _stop_requested:
+        raise Terminated()
+
+
+def reset_stop():
+    global _stop_requested
+    _stop_requested = False
+
+
 @contextlib.contextmanager
 def quiet():
     """Captures the process's stdout and stderr; replays them if the block raises."""
@@ -54,8 +83,10 @@ def step(message: str):
     start = time.perf_counter()
     if ENABLED:
         print(f"  {message} ...", file=sys.stderr, flush=True)
+    check_stop()
     with quiet():
         yield
+    check_stop()
     if ENABLED:
         print(f"  {message}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr,
               flush=True)

@@ -247,3 +247,24 @@ def test_stopping_an_export_is_one_line_and_leaves_no_debris(signum, code, word,
     assert "Traceback" not in "".join(lines)
     assert not out_dir.exists() and os.listdir(tmp_path) == ["system_tmp"]
     assert os.listdir(system_tmp) == []  # autograph and converter files went to the work folder
+
+
+def test_a_stop_swallowed_inside_a_converter_still_stops_the_export():
+    # A signal handler runs wherever Python is; a converter's `except BaseException` or a
+    # finalizer can swallow the exception. The next step boundary must raise it again.
+    from tinymoat.export import progress
+    progress.reset_stop()
+    try:
+        try:
+            progress.request_stop()
+        except BaseException:
+            pass  # what a converter's broad except would do
+        with pytest.raises(progress.Terminated):
+            with progress.step("next step"):
+                pass
+        with pytest.raises(progress.Terminated):
+            progress.check_stop()
+    finally:
+        progress.reset_stop()
+    with progress.step("after a new start"):
+        pass
