@@ -49,6 +49,7 @@ import time
 
 import numpy as np
 
+from record import cpu_description
 from weights import fixture_style_weights
 
 MOBILENET_V2_MACS = 300e6  # MobileNetV2-1.0 at 224 (the paper's figure)
@@ -277,27 +278,6 @@ def graph_facts(data):
 
 
 # ------------------------------------------------------------------ report
-
-
-INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
-
-
-def cpu_description():
-    """'model name; int8 dot product: flags' from /proc/cpuinfo: INT8's gain over float32
-    in XNNPACK depends on it (without, x86 multiplies int8 through 16-bit lanes)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return "CPU unknown"
-    model = next((line.split(":", 1)[1].strip() for line in lines
-                  if line.lower().startswith(("model name", "hardware"))), "CPU unknown")
-    flags = set()
-    for line in lines:
-        if line.lower().startswith(("flags", "features")):
-            flags.update(line.split(":", 1)[1].split())
-    dot = [flag for flag in INT8_DOT_FLAGS if flag in flags]
-    return f"{model}; int8 dot-product instructions: {', '.join(dot) if dot else 'none'}"
 
 
 def verdict(ok):
