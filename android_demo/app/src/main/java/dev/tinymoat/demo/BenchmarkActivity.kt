@@ -1,10 +1,12 @@
 package dev.tinymoat.demo
 
+import android.os.Build
 import android.os.Bundle
 import android.widget.ArrayAdapter
 import androidx.activity.viewModels
 import androidx.appcompat.app.AppCompatActivity
 import dev.tinymoat.demo.core.Delegate
+import dev.tinymoat.demo.core.DelegateFallback
 import dev.tinymoat.demo.databinding.ActivityBenchmarkBinding
 
 /** Delegate, threads, runs and warm-up in; latency statistics and a result file out. */
@@ -16,9 +18,11 @@ class BenchmarkActivity : AppCompatActivity() {
         super.onCreate(savedInstanceState)
         binding = ActivityBenchmarkBinding.inflate(layoutInflater)
         setContentView(binding.root)
+        SystemBars.padContent(binding.root)
         supportActionBar?.setDisplayHomeAsUpEnabled(true)
 
-        val delegates = Delegate.values().map { it.id() }
+        // No fallback here (a result must be for the delegate it names), but NNAPI only where it exists.
+        val delegates = DelegateFallback.DeviceSupport(Build.VERSION.SDK_INT, true).choices().map { it.id() }
         binding.delegate.adapter = ArrayAdapter(this, android.R.layout.simple_spinner_dropdown_item, delegates)
         if (savedInstanceState == null) binding.delegate.setSelection(delegates.indexOf(Delegate.XNNPACK.id()))
 

@@ -5,6 +5,7 @@ import dev.tinymoat.demo.core.Quantization
 import dev.tinymoat.demo.core.TensorSpec
 import dev.tinymoat.demo.core.TensorType
 import java.nio.ByteBuffer
+import java.nio.ByteOrder
 import org.tensorflow.lite.DataType
 import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.Tensor
@@ -22,8 +23,20 @@ class LiteRtSession private constructor(
 ) : AutoCloseable {
     val input: TensorSpec = spec(interpreter.getInputTensor(0))
     val output: TensorSpec = spec(interpreter.getOutputTensor(0))
+    /** The output tensor's name in the model, e.g. "probabilities" or "StatefulPartitionedCall:0". */
+    val outputName: String? = interpreter.getOutputTensor(0).name()
 
     fun run(input: ByteBuffer, output: ByteBuffer) = interpreter.run(input, output)
+
+    /**
+     * One inference on a zero input: a delegate can accept the model when the interpreter
+     * is created and still fail on its first run (an op it cannot execute after all).
+     */
+    fun probe() {
+        val input = ByteBuffer.allocateDirect(this.input.byteCount()).order(ByteOrder.nativeOrder())
+        val output = ByteBuffer.allocateDirect(this.output.byteCount()).order(ByteOrder.nativeOrder())
+        interpreter.run(input, output)
+    }
 
     override fun close() {
         interpreter.close()

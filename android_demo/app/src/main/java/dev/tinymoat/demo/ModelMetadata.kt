@@ -6,10 +6,19 @@ import org.tensorflow.lite.support.metadata.schema.NormalizationOptions
 import org.tensorflow.lite.support.metadata.schema.ProcessUnitOptions
 
 /**
- * The input normalisation that tinymoat-export writes into the model's TFLite metadata
- * (NormalizationOptions of the first input, mean/std in 0..255 units).
+ * What tinymoat-export writes into the model's TFLite metadata and the app reads: the
+ * input normalisation (NormalizationOptions of the first input, mean/std in 0..255
+ * units) and the output's name ("probability" or "logits"), read by OutputKind.
  */
 object ModelMetadata {
+    /** Name of output 0 in the metadata, or null when the model has none. */
+    fun outputName(model: ByteBuffer): String? = try {
+        val extractor = MetadataExtractor(model.duplicate())
+        if (extractor.hasMetadata()) extractor.getOutputTensorMetadata(0)?.name() else null
+    } catch (e: Exception) {
+        null
+    }
+
     /** {mean, std}, or null when the model has no such metadata or it cannot be read. */
     fun inputNormalization(model: ByteBuffer): Pair<FloatArray, FloatArray>? = try {
         val extractor = MetadataExtractor(model.duplicate())
