@@ -1,11 +1,19 @@
 import json
 import os
 import pathlib
+import sys
 
-import numpy as np
-import pytest
+# Test the installed package: `python -m pytest` puts the checkout first on sys.path,
+# where tinymoat/ lacks the quantization/ and export/ folders that the installed
+# package maps into it (pyproject.toml's package-dir).
+_CHECKOUT = pathlib.Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != _CHECKOUT]
+assert "tinymoat" not in sys.modules, "tinymoat was imported before tests/conftest.py"
 
-import tinymoat  # noqa: F401  (selects tf_keras before TensorFlow loads)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import tinymoat  # noqa: E402,F401  (selects tf_keras before TensorFlow loads)
 from tinymoat._keras import keras, tf
 
 HERE = pathlib.Path(__file__).parent

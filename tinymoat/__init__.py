@@ -2,32 +2,48 @@
 
 Pipeline: `tinymoat` (models, checkpoints) -> `tinymoat.quantization` ->
 `tinymoat.export`. Importing this package selects Keras 2 (`tf_keras`), which
-tensorflow-model-optimization requires, and registers the custom layers so that
-saved models load without extra arguments.
+tensorflow-model-optimization requires; its names load on first use.
 """
 
+import importlib as _importlib
 import os as _os
 
-from . import _keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-
-# In a source checkout, quantization/ and export/ sit beside this folder and
-# pyproject.toml maps them to tinymoat.quantization and tinymoat.export. Make
-# that mapping hold when the checkout itself is on sys.path too.
-_root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
-if not _os.path.isdir(_os.path.join(__path__[0], "export")) and _os.path.isfile(
-        _os.path.join(_root, "export", "__init__.py")):
-    __path__.append(_root)
-
-from .checkpoint import CheckpointError, LoadReport, load_deeplab2_checkpoint  # noqa: E402
-from .config import VARIANTS, WINDOW_ATTENTION, MoatConfig, get_config  # noqa: E402
-from .layers import CUSTOM_OBJECTS  # noqa: E402
-from .model import ENDPOINTS, build_model, with_pixel_input  # noqa: E402
-from .preprocess import NORMALIZATION, preprocess  # noqa: E402
+# tensorflow-model-optimization needs Keras 2: chosen before TensorFlow is imported
+# anywhere in the process (tinymoat/_keras.py imports it, on first use of a model).
+_os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CUSTOM_OBJECTS", "CheckpointError", "ENDPOINTS", "LoadReport", "MoatConfig",
-    "NORMALIZATION", "VARIANTS", "WINDOW_ATTENTION", "build_model", "get_config",
-    "load_deeplab2_checkpoint", "preprocess", "with_pixel_input",
-]
+# Public names and the modules that define them, imported on first use (PEP 562), so
+# that tools that only read files (tinymoat-report, the result schema) never load
+# TensorFlow. Loading a model module registers the custom layers for saved models.
+_EXPORTS = {
+    "CheckpointError": "checkpoint", "LoadReport": "checkpoint",
+    "load_deeplab2_checkpoint": "checkpoint",
+    "VARIANTS": "config", "WINDOW_ATTENTION": "config", "MoatConfig": "config",
+    "get_config": "config",
+    "CUSTOM_OBJECTS": "layers",
+    "ENDPOINTS": "model", "build_model": "model", "with_pixel_input": "model",
+    "NORMALIZATION": "preprocess", "preprocess": "preprocess",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
+    try:  # a submodule, as `tinymoat.config` after `import tinymoat`
+        return _importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,7 +1,7 @@
 """Saving a model with what the later stages need to rebuild and describe it.
 
 A saved tinymoat model is a folder: `model.keras` (weights and graph, loadable
-with plain `tf_keras.models.load_model` once tinymoat is imported) and
+with plain `tf_keras.models.load_model` once tinymoat.layers is imported) and
 `tinymoat.json` (the MoatConfig, input size, class labels, normalisation).
 Export reads the JSON to name artifacts and fill their metadata.
 """
@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from typing import List, Optional
 
+from . import layers as _layers  # noqa: F401  (registers the custom layers)
 from ._keras import keras
 from .config import MoatConfig
 from .fileio import write_text

@@ -1,0 +1,36 @@
+"""What importing the package costs and where its parts come from."""
+
+import subprocess
+import sys
+
+import tinymoat
+
+
+def _run(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True, cwd="/").stdout.strip()
+
+
+def test_reports_and_the_result_schema_import_no_tensorflow():
+    # tinymoat-report turns JSON into Markdown and plots: TensorFlow would cost seconds
+    # and probe for GPUs on every call.
+    loaded = _run("import sys; import tinymoat.export.latency.report, "
+                  "tinymoat.export.latency.schema, tinymoat.export.latency.cli; "
+                  "print(sorted(m for m in ('tensorflow', 'tf_keras', 'onnxruntime', "
+                  "'coremltools') if m in sys.modules))")
+    assert loaded == "[]"
+
+
+def test_public_names_load_on_first_use():
+    assert _run("import sys, tinymoat; a = 'tensorflow' in sys.modules; "
+                "tinymoat.build_model; print(a, 'tensorflow' in sys.modules)") == "False True"
+    assert tinymoat.VARIANTS["tiny-moat-0"].name == "tiny-moat-0"
+    assert set(tinymoat.__all__) <= set(dir(tinymoat))
+
+
+def test_the_package_is_the_installed_mapping_without_path_changes():
+    import tinymoat.export
+    import tinymoat.quantization
+    assert len(tinymoat.__path__) == 1  # export/ and quantization/ come from package-dir
+    assert tinymoat.export.__file__.endswith("export/__init__.py")
+    assert tinymoat.quantization.__file__.endswith("quantization/__init__.py")
