@@ -35,21 +35,38 @@ ISLAND_OPS = ("SOFTMAX", "RSQRT", "GELU")
 _INTEGER = (fb.TensorType.INT8, fb.TensorType.UINT8)
 
 
+def _is_constant(model, tensor) -> bool:
+    data = model.buffers[tensor.buffer].data if tensor.buffer else None
+    return data is not None and len(data) > 0
+
+
 def float_islands(model_bytes: bytes, ops: Sequence[str] = ISLAND_OPS,
                   notes: Optional[Dict] = None) -> bytes:
     """The model with every int8 op named in `ops` computed in float32."""
 
     def island(model, graph, op):
         sub = graph.sub
-        source, target = int(op.inputs[0]), int(op.outputs[0])
-        if (op_name(model, op) not in ops or sub.tensors[source].type not in _INTEGER
+        target = int(op.outputs[0])
+        # the op's int8 activations (constants stay: SOFTMAX/RSQRT/GELU have one input,
+        # BATCH_MATMUL two)
+        sources = [k for k, t in enumerate(op.inputs) if t >= 0
+                   and sub.tensors[t].type in _INTEGER and not _is_constant(model, sub.tensors[t])]
+        if (op_name(model, op) not in ops or not sources or sources[0] != 0
                 or sub.tensors[target].type not in _INTEGER):
             return None
-        floats = [graph.tensor((sub.tensors[t].name or b"") + b"/float", sub.tensors[t].shape,
-                               fb.TensorType.FLOAT32) for t in (source, target)]
-        op.inputs = np.asarray([floats[0]] + [int(i) for i in op.inputs[1:]], np.int32)
-        op.outputs = np.asarray([floats[1]], np.int32)
-        return [graph.op("DEQUANTIZE", 2, [source], [floats[0]]), op,
-                graph.op("QUANTIZE", 2, [floats[1]], [target])]
+
+        def float_tensor(t):
+            return graph.tensor((sub.tensors[t].name or b"") + b"/float", sub.tensors[t].shape,
+                                fb.TensorType.FLOAT32)
+
+        inputs, dequantize = [int(i) for i in op.inputs], []
+        for k in sources:
+            floats = float_tensor(inputs[k])
+            dequantize.append(graph.op("DEQUANTIZE", 2, [inputs[k]], [floats]))
+            inputs[k] = floats
+        result = float_tensor(target)
+        op.inputs = np.asarray(inputs, np.int32)
+        op.outputs = np.asarray([result], np.int32)
+        return dequantize + [op, graph.op("QUANTIZE", 2, [result], [target])]
 
     return replace_ops(model_bytes, island, "float_islands", notes)

@@ -34,3 +34,9 @@ def test_the_package_is_the_installed_mapping_without_path_changes():
     assert len(tinymoat.__path__) == 1  # export/ and quantization/ come from package-dir
     assert tinymoat.export.__file__.endswith("export/__init__.py")
     assert tinymoat.quantization.__file__.endswith("quantization/__init__.py")
+
+
+def test_preprocess_stays_the_function_after_its_module_is_imported():
+    assert _run("import tinymoat.preprocess, tinymoat; print(callable(tinymoat.preprocess))") == "True"
+    assert _run("import tinymoat; from tinymoat.preprocess import mean_std; "
+                "print(callable(tinymoat.preprocess))") == "True"

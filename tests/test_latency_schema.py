@@ -50,7 +50,7 @@ def test_json_schema_file_is_draft_2020_12_and_lists_every_field():
     doc = schema.json_schema()
     assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert doc["properties"]["schema"]["const"] == schema.SCHEMA
-    assert set(doc["required"]) | {"op_profile"} == set(doc["properties"])
+    assert set(doc["required"]) | {"op_profile", "xnnpack", "agreement"} == set(doc["properties"])
     assert doc["properties"]["device"]["properties"]["kind"]["enum"] == list(schema.DEVICE_KINDS)
     assert doc["properties"]["runtime"]["properties"]["name"]["enum"] == list(schema.RUNTIMES)
 

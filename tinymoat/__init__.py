@@ -15,6 +15,10 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
+# The function shares its name with its module (numpy only, cheap): bound here, so
+# that a later `import tinymoat.preprocess` cannot leave the module in its place.
+from .preprocess import NORMALIZATION, preprocess  # noqa: E402
+
 # Public names and the modules that define them, imported on first use (PEP 562), so
 # that tools that only read files (tinymoat-report, the result schema) never load
 # TensorFlow. Loading a model module registers the custom layers for saved models.
@@ -25,10 +29,9 @@ _EXPORTS = {
     "get_config": "config",
     "CUSTOM_OBJECTS": "layers",
     "ENDPOINTS": "model", "build_model": "model", "with_pixel_input": "model",
-    "NORMALIZATION": "preprocess", "preprocess": "preprocess",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "NORMALIZATION", "preprocess"])
 
 
 def __getattr__(name):

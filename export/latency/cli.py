@@ -2,6 +2,7 @@
 
   tinymoat-bench ARTIFACT_OR_DIR... [--runtime litert|onnxruntime|coreml] [--threads 1,2,4]
                  [--runs N] [--warmup N] [--no-xnnpack] [--val-data DIR] [--out FILE_OR_DIR]
+  tinymoat-bench MODEL.tflite... --runtimes litert-2.3,litert-1.4,tflite-2.14 [...]
   tinymoat-bench ARTIFACT_OR_DIR... --android --benchmark-binary PATH [--serial S]
                  [--delegate cpu,xnnpack,gpu,nnapi] [--op-profiling] [--adb PATH] ...
   tinymoat-bench ARTIFACT_OR_DIR... --device ssh://user@host[:port] [--identity KEY]
@@ -57,6 +58,11 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--val-data", metavar="DIR",
                         help="host only: class-per-subfolder images to feed instead of random data")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--runtimes", metavar="NAMES",
+                        help=".tflite in each named TFLite runtime (litert-2.3, litert-1.4, "
+                             "tflite-2.14), each in a virtualenv cached under "
+                             "~/.cache/tinymoat/runtimes and created on first use; adds XNNPACK "
+                             "partitions, ops outside XNNPACK and agreement with this LiteRT")
     parser.add_argument("--out", metavar="FILE_OR_DIR",
                         help=f"result directory, or one .json file (default {output.DEFAULT_OUT}/)")
     phone = parser.add_argument_group("Android phones (TFLite benchmark_model over adb)")
@@ -83,6 +89,13 @@ def _check_args(args):
         raise UsageError("--warmup must not be negative")
     if args.android and args.device:
         raise UsageError("--android and --device are exclusive: one target per run")
+    if args.runtimes is not None:
+        from . import runtimes
+        runtimes.parse(args.runtimes)
+        if args.android or args.device:
+            raise UsageError("--runtimes runs on this machine only, not with --android/--device")
+        if args.runtime not in (None, "litert"):
+            raise UsageError("--runtimes times .tflite artifacts: leave out --runtime")
     if args.android:
         if not args.benchmark_binary:
             raise UsageError("--android needs --benchmark-binary PATH (TFLite's benchmark_model)")
@@ -128,6 +141,12 @@ def _plan(args):
         return cells, lambda: SshRunner(paths, args.device, args.identity, args.python)
     from .host import HostRunner, list_images
     images = list_images(args.val_data) if args.val_data else None
+    if args.runtimes is not None:
+        from . import runtimes
+        paths = artifacts.discover(args.artifacts, "litert", "--runtimes")
+        cells = grid.runtime_cells(paths, threads, runtimes.parse(args.runtimes),
+                                   xnnpack=not args.no_xnnpack)
+        return cells, lambda: HostRunner(images, args.seed)
     cells = grid.local_cells(paths, threads, runtime, xnnpack=not args.no_xnnpack)
     return cells, lambda: HostRunner(images, args.seed)
 
@@ -151,6 +170,9 @@ def _run(args) -> int:
             results.append((result, output.write_result(result, out)))
     if results:
         print(output.format_table([r for r, _ in results]))
+        facts = output.format_runtime_facts([r for r, _ in results])
+        if facts:
+            print(facts)
         overheads = [r["harness_overhead_ms"] for r, _ in results
                      if r["harness_overhead_ms"] is not None]
         if overheads:

@@ -19,9 +19,11 @@ class Cell:
     runtime: str
     delegate: str
     threads: int
+    environment: str | None = None  # a named TFLite runtime (runtimes.py), None: this python's
 
     def label(self) -> str:
-        return f"{self.path.name} {self.runtime}/{self.delegate} t{self.threads}"
+        runtime = f"{self.runtime}[{self.environment}]" if self.environment else self.runtime
+        return f"{self.path.name} {runtime}/{self.delegate} t{self.threads}"
 
 
 def local_cells(paths, threads, runtime=None, xnnpack=True) -> list:
@@ -42,3 +44,10 @@ def local_cells(paths, threads, runtime=None, xnnpack=True) -> list:
 def android_cells(paths, threads, delegates) -> list:
     return [Cell(path, "tflite_benchmark_model", delegate, n)
             for path in paths for delegate in delegates for n in threads]
+
+
+def runtime_cells(paths, threads, environments, xnnpack=True) -> list:
+    """Cells of .tflite artifacts in each named TFLite runtime (tinymoat-bench --runtimes)."""
+    delegate = "xnnpack" if xnnpack else "cpu"
+    return [Cell(path, "litert", delegate, n, environment)
+            for path in paths for environment in environments for n in threads]

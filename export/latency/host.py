@@ -15,7 +15,7 @@ import numpy as np
 from . import artifacts, board_runner
 from .errors import BenchError, UsageError
 from .grid import Cell
-from .schema import build_result
+from .schema import build_result, validate
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm"}
 MAX_IMAGES = 64
@@ -79,8 +79,16 @@ def quantize(x, spec):
     return np.clip(x, info.min, info.max).astype(dtype)
 
 
+def takes_pixels(spec) -> bool:
+    """A uint8 input without quantization (ONNX) or with scale 1 and zero point 0 (TFLite)
+    takes raw pixels: the exporter's INT8 files normalise inside the graph."""
+    return (np.dtype(spec["dtype"]) == np.uint8 and spec["scale"] in (None, 1.0)
+            and spec["zero_point"] in (None, 0))
+
+
 def image_feeds(images, specs, mean, std) -> list:
-    """Each image resized to the input size, normalised, laid out and quantized as the input wants."""
+    """Each image resized to the input size, normalised (unless the input takes raw
+    pixels), laid out and quantized as the input wants."""
     from PIL import Image
 
     from tinymoat.data import open_image
@@ -95,7 +103,9 @@ def image_feeds(images, specs, mean, std) -> list:
                 rgb = image.convert("RGB").resize((width, height), Image.BILINEAR)
         except OSError as exc:
             raise UsageError(f"--val-data: cannot read {path}: {exc}") from None
-        x = (np.asarray(rgb, np.float32) - mean) / std
+        x = np.asarray(rgb, np.float32)
+        if not takes_pixels(spec):
+            x = (x - mean) / std
         if layout == "nchw":
             x = x.transpose(2, 0, 1)
         feeds.append([quantize(x[None], spec)])
@@ -121,6 +131,8 @@ def measure_cell(cell: Cell, runs: int, warmup: int, val_images=None, seed: int 
     """Measures one cell and returns a validated result (raises Skipped for Core ML off macOS)."""
     if cell.runtime == "coreml":
         return _measure_coreml(cell, runs, warmup)
+    if cell.environment:
+        return _measure_in_runtime(cell, runs, warmup, val_images, seed)
     info = artifacts.export_info(cell.path)
     session = {}
 
@@ -157,6 +169,39 @@ def _result(cell, info, input_shape, runtime, measurement, notes):
         peak_memory_mb=measurement["peak_memory_mb"],
         harness_overhead_ms=measurement["harness_overhead_ms"],
         validation=artifacts.validation(info), notes=notes)
+
+
+def _measure_in_runtime(cell, runs, warmup, val_images, seed):
+    """One cell in a named TFLite runtime's virtualenv (runtimes.py), with its XNNPACK
+    partitions, the ops left outside and agreement with this python's LiteRT."""
+    from . import runtimes
+    info = artifacts.export_info(cell.path)
+    python = runtimes.ensure(cell.environment, log=lambda m: print(m, file=sys.stderr))
+    try:
+        specs = board_runner.input_specs("litert", str(cell.path))
+        feeds, notes = _feeds(specs, info, val_images, seed)
+        reference, details = runtimes.reference_outputs(cell.path, feeds[0])
+    except (UsageError, BenchError):
+        raise
+    except board_runner.RunnerError as exc:
+        raise BenchError(f"{cell.path.name}: {exc}") from None
+    except Exception as exc:  # the project's LiteRT rejected the model
+        raise BenchError(f"{cell.path.name}: litert failed: {type(exc).__name__}: {exc}") from None
+    if len(feeds) > 1:
+        notes = notes + ["timed on the first validation image only (one input per runtime run)"]
+    result, outputs = runtimes.run_models(python, [cell.path], [feeds[0]], cell.threads, runs,
+                                          warmup, cell.delegate,
+                                          what=f"{cell.environment} runner for {cell.path.name}")
+    m = result["models"][0]
+    agreement = {"reference": f"ai-edge-litert {runtimes.reference_version()}",
+                 **runtimes.agreement(outputs[0], reference, details)}
+    notes = notes + [f"runtime: the {cell.environment} virtualenv ({python}), python "
+                     f"{result['python']}"]
+    doc = _result(cell, info, specs[0]["shape"] if specs else None,
+                  runtimes.describe(cell.environment, result), m, list(info.notes) + notes)
+    doc.update(xnnpack={"partitions": m["partitions"], "ops_outside": m["ops_outside"]},
+               agreement=agreement)
+    return validate(doc)
 
 
 # --- Core ML (macOS only) -----------------------------------------------------

@@ -23,7 +23,9 @@ def _save(fig: Figure, path) -> None:
 def _config(row) -> str:
     threads = "runtime threads" if row["threads"] == 0 else \
         f"{row['threads']} thread{'s' if row['threads'] != 1 else ''}"
-    return f"{row['device']}\n{row['runtime']}/{row['delegate']}\n{threads}"
+    runtime = row["runtime"] + (f" [{row['runtime_environment']}]"
+                                if row.get("runtime_environment") else "")
+    return f"{row['device']}\n{runtime}/{row['delegate']}\n{threads}"
 
 
 def _artifact(row) -> str:

@@ -28,10 +28,12 @@ from .schema import SchemaError, load, utc_now
 PROG = "tinymoat-report"
 CSV_FIELDS = (
     "device", "device_kind", "device_name", "device_model", "device_os", "device_cpu", "device_soc",
-    "runtime", "runtime_version", "delegate", "threads", "file", "variant", "precision",
+    "runtime", "runtime_version", "runtime_environment", "delegate", "threads", "file", "variant", "precision",
     "input_size", "size_bytes", "sha256", "warmup", "runs", "mean_ms", "median_ms", "p90_ms",
     "p99_ms", "min_ms", "max_ms", "stdev_ms", "init_ms", "first_inference_ms", "peak_memory_mb",
-    "harness_overhead_ms", "top1_agreement", "accuracy", "created", "tool", "source")
+    "harness_overhead_ms", "top1_agreement", "accuracy", "created", "tool", "source",
+    "xnnpack_partitions", "ops_outside_xnnpack", "runtime_agreement_max_abs_diff",
+    "runtime_agreement_sqnr_db", "runtime_agreement_same_top1")
 
 
 def collect(paths):
@@ -68,10 +70,13 @@ def row(path, doc) -> dict:
     """One result flattened to the CSV columns."""
     d, rt, a, lat, v = doc["device"], doc["runtime"], doc["artifact"], doc["latency_ms"], \
         doc["validation"]
+    xnnpack, agreed = doc.get("xnnpack") or {}, doc.get("agreement") or {}
+    outside = xnnpack.get("ops_outside")
     return {
         "device": device_label(d), "device_kind": d["kind"], "device_name": d["name"],
         "device_model": d["model"], "device_os": d["os"], "device_cpu": d["cpu"],
         "device_soc": d["soc"], "runtime": rt["name"], "runtime_version": rt["version"],
+        "runtime_environment": rt.get("environment"),
         "delegate": rt["delegate"], "threads": rt["threads"], "file": a["file"],
         "variant": a["variant"], "precision": a["precision"],
         "input_size": "x".join(map(str, a["input_size"])) if a["input_size"] else None,
@@ -82,12 +87,25 @@ def row(path, doc) -> dict:
         "peak_memory_mb": doc["peak_memory_mb"], "harness_overhead_ms": doc["harness_overhead_ms"],
         "top1_agreement": _number(v, "top1_agreement"), "accuracy": _number(v, "accuracy"),
         "created": doc["created"], "tool": doc["tool"], "source": str(path),
+        "xnnpack_partitions": xnnpack.get("partitions"),
+        "ops_outside_xnnpack": None if outside is None else
+        " ".join(f"{op}x{n}" for op, n in outside.items()),
+        "runtime_agreement_max_abs_diff": agreed.get("max_abs_diff"),
+        "runtime_agreement_sqnr_db": agreed.get("sqnr_db"),
+        "runtime_agreement_same_top1": agreed.get("same_top1"),
     }
 
 
 def _sort_key(r):
-    return (r["device"], r["variant"] or r["file"], r["precision"] or "", r["runtime"], r["delegate"],
-            r["threads"], r["file"])
+    return (r["device"], r["variant"] or r["file"], r["precision"] or "", r["runtime"],
+            r["runtime_environment"] or "", r["delegate"], r["threads"], r["file"])
+
+
+def runtime_label(r) -> str:
+    """'litert', or 'litert 1.4.0 [litert-1.4]' for a named TFLite runtime (--runtimes)."""
+    if r["runtime_environment"]:
+        return f"{r['runtime']} {r['runtime_version']} [{r['runtime_environment']}]"
+    return r["runtime"]
 
 
 def _ms(value) -> str:
@@ -98,6 +116,39 @@ def _ms(value) -> str:
 
 def _percent(value) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _runtime_section(rows) -> list:
+    """Artifacts by TFLite runtime (tinymoat-bench --runtimes): median, XNNPACK partitions,
+    ops outside XNNPACK and agreement with the project's LiteRT; nothing without such rows."""
+    measured = [r for r in rows if r["runtime_environment"]]
+    if not measured:
+        return []
+    names = list(dict.fromkeys(r["runtime_environment"] for r in sorted(
+        measured, key=lambda r: r["runtime_environment"])))
+    lines = ["", "## By TFLite runtime", "",
+             "Median ms / XNNPACK partitions, per artifact, device and threads; then the ops "
+             "each runtime left outside XNNPACK and its agreement (max |difference|, SQNR) with "
+             "the project's LiteRT on the same input.", "",
+             "| Device | Artifact | Threads | " + " | ".join(names) + " |",
+             "|---|---|--:|" + "--:|" * len(names)]
+    table = {}
+    for r in measured:
+        table.setdefault((r["device"], r["file"], r["threads"]), {})[r["runtime_environment"]] = r
+    for (device, file, threads), by_name in table.items():
+        cells = [f"{_ms(by_name[n]['median_ms'])} / {by_name[n]['xnnpack_partitions']}"
+                 if n in by_name else "—" for n in names]
+        lines.append("| " + " | ".join([device, file, str(threads)] + cells) + " |")
+    lines += [""]
+    for r in measured:
+        sqnr = r["runtime_agreement_sqnr_db"]
+        agreed = "—" if r["runtime_agreement_max_abs_diff"] is None else (
+            f"max |diff| {r['runtime_agreement_max_abs_diff']:.3g}, "
+            + ("identical" if sqnr is None else f"SQNR {sqnr:.1f} dB")
+            + ("" if r["runtime_agreement_same_top1"] else ", top-1 DIFFERENT"))
+        lines.append(f"- {r['file']} in {runtime_label(r)}, {r['threads']} thread(s): outside "
+                     f"XNNPACK {r['ops_outside_xnnpack'] or 'none'}; {agreed}")
+    return lines
 
 
 def markdown(rows, skipped=()) -> str:
@@ -114,10 +165,11 @@ def markdown(rows, skipped=()) -> str:
              "|---|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
         cells = [r["device"], r["file"], r["variant"] or "—", r["precision"] or "—",
-                 f"{r['runtime']} / {r['delegate']}", str(r["threads"]), _ms(r["median_ms"]),
+                 f"{runtime_label(r)} / {r['delegate']}", str(r["threads"]), _ms(r["median_ms"]),
                  _ms(r["p90_ms"]), _ms(r["mean_ms"]), f"{r['size_bytes'] / 1e6:.2f}",
                  _percent(r["top1_agreement"]), _percent(r["accuracy"])]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += _runtime_section(rows)
     lines += ["", "## Devices", ""]
     devices = {}
     for r in rows:

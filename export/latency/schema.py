@@ -23,6 +23,11 @@ peak_memory_mb         max-RSS growth (process)   its peak or overall delta
 harness_overhead_ms    no-op loop                 null
 op_profile             absent                     with --op-profiling
 =====================  =========================  ============================
+
+``tinymoat-bench --runtimes`` (export/latency/runtimes.py) adds
+``runtime.environment`` (which cached TFLite runtime ran it), ``xnnpack``
+(partitions, ops left outside) and ``agreement`` (outputs against the
+project's LiteRT); results without them stay valid.
 """
 
 from __future__ import annotations
@@ -190,7 +195,8 @@ def tool_name() -> str:
 
 def build_result(*, device, runtime, artifact, latency_ms, init_ms=None, first_inference_ms=None,
                  peak_memory_mb=None, harness_overhead_ms=None, validation=None, notes=(),
-                 op_profile=None, created=None, tool=None) -> dict:
+                 op_profile=None, created=None, tool=None, xnnpack=None,
+                 agreement=None) -> dict:
     """Assembles a result in the documented field order and validates it."""
     doc = {
         "schema": SCHEMA,
@@ -209,6 +215,10 @@ def build_result(*, device, runtime, artifact, latency_ms, init_ms=None, first_i
     }
     if op_profile is not None:
         doc["op_profile"] = list(op_profile)
+    if xnnpack is not None:
+        doc["xnnpack"] = dict(xnnpack)
+    if agreement is not None:
+        doc["agreement"] = dict(agreement)
     return validate(doc)
 
 
