@@ -200,13 +200,22 @@ class Executor:
         self.block = self.function.block_specializations[self.function.opset]
         self.blobs = _Blobs(model_dir)
 
-    def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, object]:
-        """Every output of the main block for input tensors `feeds` (by input name)."""
+    def run(self, feeds: Dict[str, np.ndarray],
+            observe: Optional[Callable[[str, np.ndarray], None]] = None) -> Dict[str, object]:
+        """Every output of the main block for input tensors `feeds` (by input name).
+
+        `observe(name, value)`, if given, sees every tensor an op produces (calibration
+        reads activation ranges this way).
+        """
         env: Dict[str, object] = {}
         for spec_input in self.function.inputs:
             env[spec_input.name] = _input(spec_input, feeds)
         for op in self.block.operations:
             _run_op(op, env, self.blobs)
+            if observe is not None and op.type != "const":
+                for output in op.outputs:
+                    if isinstance(env[output.name], np.ndarray):
+                        observe(output.name, env[output.name])
         return {name: env[name] for name in self.block.outputs}
 
     def image_feature(self):
@@ -524,6 +533,72 @@ def _blockwise_shift_scale(a):
     return data * scale
 
 
+# ------------------------------------------------------------ activation quantization
+
+# Integer range of quantize's output_dtype (iOS 17 quantize: int8 or uint8).
+INTEGER_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
+def _axis_shaped(value, x: np.ndarray, axis) -> np.ndarray:
+    """A scalar as it is; a vector along `axis` of x, broadcast to x's rank."""
+    value = np.asarray(value)
+    if value.ndim == 0:
+        return value
+    if axis is None or value.ndim != 1 or value.size != x.shape[int(axis) % x.ndim]:
+        raise ExecutorError(f"coreml executor: quantization parameters of shape "
+                            f"{list(value.shape)} do not fit input {list(x.shape)} on axis {axis}")
+    shape = [1] * x.ndim
+    shape[int(axis) % x.ndim] = -1
+    return value.reshape(shape)
+
+
+def _quantize(a):
+    """iOS 17 quantize: clip(round(input / scale) + zero_point) in output_dtype.
+
+    Rounding is to nearest, ties to even (as coremltools' value inference of the op).
+    """
+    x = _f32(a["input"])
+    dtype = a.scalar("output_dtype")
+    if dtype not in INTEGER_RANGES:
+        raise a.unsupported(f"output_dtype {dtype!r}")
+    axis = a.scalar("axis")
+    scale = _axis_shaped(_f32(a["scale"]), x, axis)
+    zero = a.get("zero_point")
+    q = np.rint(x / scale)
+    if zero is not None:
+        q = q + _axis_shaped(np.asarray(zero, np.float32), x, axis)
+    low, high = INTEGER_RANGES[dtype]
+    return np.clip(q, low, high).astype(CAST_DTYPES[dtype])
+
+
+def _dequantize(a):
+    """iOS 17 dequantize: scale * (input - zero_point), in the scale's float dtype."""
+    q = np.asarray(a["input"])
+    if q.dtype not in (np.int8, np.uint8):
+        raise a.unsupported(f"input dtype {q.dtype}")
+    axis = a.scalar("axis")
+    scale = np.asarray(a["scale"])
+    x = q.astype(np.float32)
+    zero = a.get("zero_point")
+    if zero is not None:
+        x = x - _axis_shaped(np.asarray(zero, np.float32), q, axis)
+    return (x * _axis_shaped(scale.astype(np.float32), q, axis)).astype(scale.dtype)
+
+
+def _gather(a):
+    """gather along `axis` (batch_dims 0): x[..., indices, ...]; indices must be in range."""
+    x, indices = np.asarray(a["x"]), np.asarray(a["indices"])
+    axis = int(a.scalar("axis", 0)) % x.ndim
+    if int(a.scalar("batch_dims", 0)) != 0:
+        raise a.unsupported(f"batch_dims {a.scalar('batch_dims')}")
+    if indices.dtype.kind not in "iu":
+        raise a.unsupported(f"indices of dtype {indices.dtype}")
+    if indices.size and (indices.min() < -x.shape[axis] or indices.max() >= x.shape[axis]):
+        raise ExecutorError(f"coreml executor: gather {a.op.outputs[0].name!r}: indices "
+                            f"outside [-{x.shape[axis]}, {x.shape[axis]})")
+    return np.take(x, indices.astype(np.int64), axis=axis)
+
+
 def _classify(a):
     """(label with the highest probability, {label: probability})."""
     probabilities = np.asarray(a["probabilities"], np.float32).reshape(-1)
@@ -547,5 +622,6 @@ OPS: Dict[str, Callable] = {
     "matmul": _matmul, "linear": _linear, "conv": _conv, "avg_pool": _avg_pool,
     "constexpr_affine_dequantize": _affine_dequantize,
     "constexpr_blockwise_shift_scale": _blockwise_shift_scale,
+    "quantize": _quantize, "dequantize": _dequantize, "gather": _gather,
     "classify": _classify,
 }

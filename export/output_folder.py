@@ -33,7 +33,7 @@ from typing import Iterator, List, Optional
 
 from .target import ExportError
 
-EXPORT_DOCUMENTS = ("labels.txt", "manifest.json", "report.json", "report.md")
+EXPORT_DOCUMENTS = ("labels.txt", "manifest.json", "report.json", "report.md", "latency")
 MANIFEST_SCHEMA = "tinymoat.export/1"
 _WORK_TAG = ".tinymoat-"
 

@@ -49,6 +49,9 @@ class ArtifactResult:
     failed: List[str]
     notes: Dict
     description: Dict
+    weights: str = ""                # what the weights are stored as
+    activations: str = ""            # what the activations are computed in
+    latency: Optional[Dict] = None   # tinymoat-export --bench: timing.measure's entry
 
     @property
     def passed(self) -> bool:
@@ -102,8 +105,9 @@ def export_all(job: ExportJob, plan: List[tuple], out_dir: str, val_pixels: np.n
 
 def write_export(job: ExportJob, plan: List[tuple], folder: str, val_pixels: np.ndarray,
                  val_labels: Optional[np.ndarray], threshold_overrides: Dict[str, float],
-                 context: Dict) -> List[ArtifactResult]:
-    """Writes and validates every artifact of `plan`, then the documents, into `folder`."""
+                 context: Dict, bench=None) -> List[ArtifactResult]:
+    """Writes and validates every artifact of `plan`, then the documents, into `folder`;
+    with `bench` (timing.Settings) also times every artifact on this machine."""
     references = {}
     for name in ["float"] + [target.reference(job, precision) for target, precision in plan]:
         if name not in references:
@@ -113,6 +117,11 @@ def write_export(job: ExportJob, plan: List[tuple], folder: str, val_pixels: np.
     results = [_one(job, target, precision, folder, val_pixels, val_labels, references,
                     threshold_overrides) for target, precision in plan]
     _write_documents(job, results, folder, context, len(val_pixels))
+    if bench is not None:  # the harness reads manifest and report beside each artifact
+        from . import timing
+        timed = timing.measure(folder, [r.file for r in results], bench)
+        results = [dataclasses.replace(r, latency=timed[r.file]) for r in results]
+        _write_documents(job, results, folder, context, len(val_pixels))
     return results
 
 
@@ -143,9 +152,10 @@ def _one(job, target: Target, precision, folder, pixels, labels, references, ove
         except NumericsUnavailable as exc:
             numerics, notes["numerics"] = False, f"numerics not run: {exc}"
         description = target.describe(path)
+    detail = target.precision_detail(precision, job)
     return ArtifactResult(name, target.name, precision, size_bytes(path), sha256(path),
                           round(seconds, 2), numerics, reference, figures, thresholds, failed,
-                          notes, description)
+                          notes, description, detail["weights"], detail["activations"])
 
 
 def _write_documents(job: ExportJob, results, folder, context, images):
@@ -160,6 +170,7 @@ def _write_documents(job: ExportJob, results, folder, context, images):
         "weights": context.get("weights"),
         "tools": tool_versions(),
         "artifacts": [{"file": r.file, "target": r.target, "precision": r.precision,
+                       "weights": r.weights, "activations": r.activations,
                        "size_bytes": r.size_bytes, "sha256": r.sha256} for r in results],
     }
     report = {
@@ -169,11 +180,13 @@ def _write_documents(job: ExportJob, results, folder, context, images):
         "references": REFERENCES,
         "calibration_source": context.get("calibration_source"),
         "artifacts": [{"file": r.file, "target": r.target, "precision": r.precision,
+                       "weights": r.weights, "activations": r.activations,
                        "numerics_run": r.numerics_run, "reference": r.reference,
                        "validation": r.validation, "thresholds": gate.describe(r.thresholds),
                        "passed": r.passed, "failed": r.failed,
                        "export_seconds": r.export_seconds, "notes": r.notes,
-                       "checks": r.description} for r in results],
+                       "checks": r.description,
+                       **({"latency": r.latency} if r.latency else {})} for r in results],
     }
     write_text(os.path.join(folder, "labels.txt"), "\n".join(job.labels) + "\n")
     write_text(os.path.join(folder, "manifest.json"), json.dumps(manifest, indent=1) + "\n")
@@ -206,9 +219,9 @@ def markdown(job, results, context, images) -> str:
              "Agreement is measured against each artifact's reference (the model it was "
              "converted from); accuracy is top-1 on the validation images, beside the float "
              "model's.", "",
-             "| artifact | precision | size | reference | top-1 agreement | top-5 overlap | "
-             "max abs err | SQNR dB | accuracy (float) | result |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| artifact | precision | weights / activations | size | reference | "
+             "top-1 agreement | top-5 overlap | max abs err | SQNR dB | accuracy (float) | result |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         f = r.validation
         verdict = ("numerics not run" if not r.numerics_run else
@@ -217,7 +230,8 @@ def markdown(job, results, context, images) -> str:
         accuracy = _fmt(f, "accuracy", "{:.1%}")
         if accuracy != "n/a":
             accuracy += f" ({_fmt(f, 'float_accuracy', '{:.1%}')})"
-        lines.append(f"| {r.file} | {r.precision} | {r.size_bytes / 1e6:.2f} MB | "
+        lines.append(f"| {r.file} | {r.precision} | {r.weights} / {r.activations} | "
+                     f"{r.size_bytes / 1e6:.2f} MB | "
                      f"{r.reference} model | "
                      f"{_fmt(f, 'top1_agreement', '{:.1%}')} | {_fmt(f, 'top5_overlap', '{:.1%}')} | "
                      f"{_fmt(f, 'max_abs_error', '{:.4g}')} | {_fmt(f, 'sqnr_db', '{:.1f}')} | "
@@ -230,4 +244,21 @@ def markdown(job, results, context, images) -> str:
     notes = [f"- {r.file}: {r.notes['numerics']}" for r in results if "numerics" in r.notes]
     if notes:
         lines += ["", *notes]
+    if any(r.latency for r in results):
+        lines += ["", *latency_table(results)]
     return "\n".join(lines) + "\n"
+
+
+def latency_table(results) -> List[str]:
+    """Median latency on this machine per thread count (tinymoat-export --bench)."""
+    threads = sorted({t for r in results if r.latency for t in r.latency["latency_ms"]})
+    lines = ["Latency on this machine (median ms; results in latency/):", "",
+             "| artifact | runtime | " + " | ".join(f"{t} thread{'s' * (t > 1)}" for t in threads)
+             + " |", "|---|---|" + "---|" * len(threads)]
+    for r in results:
+        entry = r.latency or {}
+        cells = [("n/a" if entry.get("latency_ms", {}).get(t) is None else
+                  f"{entry['latency_ms'][t]['median']:.2f}") for t in threads]
+        lines.append(f"| {r.file} | {entry.get('runtime') or entry.get('note') or 'n/a'} | "
+                     + " | ".join(cells) + " |")
+    return lines

@@ -62,6 +62,28 @@ def load_model_source(weights: Optional[str], variant: Optional[str], input_size
     return _from_checkpoint(weights, variant, input_size, num_classes)
 
 
+def from_keras(model, variant: Optional[str], input_size: Optional[int],
+               num_classes: Optional[int]) -> ModelSource:
+    """A float model built by tinymoat.build_model in this process (any batch size and
+    input size): its weights go into a batch-1 model at the export input size."""
+    config = getattr(model, "moat_config", None)
+    if config is None:
+        raise ExportError("model: a Keras model from tinymoat.build_model (it carries "
+                          "moat_config), a variant name, a checkpoint, a saved model or a "
+                          "run folder")
+    if variant and tinymoat.get_config(variant).name != config.name:
+        raise ExportError(f"the model is a {config.name}, not {variant}")
+    classes = int(model.output.shape[-1])
+    if num_classes and num_classes != classes:
+        raise ExportError(f"the model has {classes} classes, not num_classes={num_classes}")
+    built = tuple(model.input.shape[1:3])
+    size = _hw(input_size or (built if None not in built else 224))
+    target = _build(config.name, size, classes, config=config)
+    _copy_weights(model, target)
+    return ModelSource(target, None, config.name, size, None,
+                       f"the Keras model passed to tinymoat.export.export() ({model.name})")
+
+
 def _hw(size):
     return tinymoat.config.as_hw(size)
 

@@ -87,6 +87,9 @@ class Target:
     # -> precision of the artifact this target writes for it.
     precisions: Dict[str, str] = {}
     description: str = ""
+    # Artifact precision -> (what the weights are stored as, what the activations are
+    # computed in): the report states both for every artifact.
+    precision_details: Dict[str, Tuple[str, str]] = {}
 
     def file_name(self, job: ExportJob, precision: str) -> str:
         height, width = job.input_size
@@ -97,6 +100,11 @@ class Target:
         """The model this artifact is converted from, which validation compares it with:
         "float" (job.model) or "qat" (job.qat_model)."""
         return "float"
+
+    def precision_detail(self, precision: str, job: Optional[ExportJob] = None) -> Dict[str, str]:
+        """{"weights": ..., "activations": ...} of an artifact precision."""
+        weights, activations = self.precision_details[self.precisions.get(precision, precision)]
+        return {"weights": weights, "activations": activations}
 
     def check(self, job: ExportJob, precision: str) -> None:
         """Raises ExportError for options this target cannot honour, before anything runs."""

@@ -8,8 +8,10 @@ metadata tells apps which. The relative position bias is stored compactly
 Float variants convert the exact float rewrite of the model (deploy_model
 with erf GELU). The INT8 graph uses GELU's sigmoid form, and SOFTMAX and
 RSQRT, which XNNPACK has no int8 kernel for, are rewritten into int8 ops it
-has (`tflite_integer.py`); `--int8 --mixed` is quantized from the exact GELU
-and computes GELU, SOFTMAX and RSQRT in float instead (`tflite_islands.py`).
+has (`tflite_integer.py`), and its sigmoid GELUs lose their MUL by a constant to
+a relabelling of scales that LiteRT 1.4's XNNPACK needs (`tflite_gelu.py`);
+`--int8 --mixed` is quantized from the exact GELU and computes GELU, SOFTMAX
+and RSQRT in float instead (`tflite_islands.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 from tinymoat import __version__, with_pixel_input
 from tinymoat._keras import tf
 
-from . import tflite_compact, tflite_integer, tflite_islands
+from . import tflite_compact, tflite_gelu, tflite_integer, tflite_io, tflite_islands
 from .target import ExportError, ExportJob, Target
 from .tflite_metadata import add_image_classifier_metadata, read_metadata
 
@@ -38,6 +40,13 @@ class TFLiteTarget(Target):
     precisions = {"float32": "float32", "float16": "float16", "dynamic": "dynamic",
                   "int8": "int8", "int8-mixed": "int8-mixed"}
     description = "LiteRT / TensorFlow Lite flatbuffer with image-classifier metadata"
+    precision_details = {
+        "float32": ("float32", "float32"),
+        "float16": ("float16", "float32"),           # weights widened to float32 at load
+        "dynamic": ("int8", "float32"),              # int8 weights, float activations
+        "int8": ("int8", "int8"),                    # every tensor between ops int8/int32
+        "int8-mixed": ("int8", "int8; GELU, softmax and 1/sqrt in float32"),
+    }
 
     def check(self, job: ExportJob, precision: str) -> None:
         from tinymoat.quantization import CALIBRATIONS
@@ -61,14 +70,17 @@ class TFLiteTarget(Target):
             data = self._float(job.model, precision)
         data = tflite_compact.compact_relative_bias(data, notes)
         data = tflite_compact.shorten_tensor_names(data, notes)
+        data = tflite_io.name_io(data, notes=notes)
         mean, std = ((0.0,) * 3, (1.0,) * 3) if pixel_input else job.mean_std
+        notes["validated_runtime"] = validated_runtime()
         data = add_image_classifier_metadata(
             data, name=f"{job.variant} ({precision})", labels=job.labels,
             mean=[float(m) for m in mean], std=[float(s) for s in std],
             description=(f"{job.variant} image classifier, {job.input_size[0]}x"
                          f"{job.input_size[1]} RGB, {precision}; input "
                          + ("raw pixels 0..255" if pixel_input else
-                            f"normalised ({job.normalization}: (x - mean) / std)")),
+                            f"normalised ({job.normalization}: (x - mean) / std)")
+                         + f"; validated in {notes['validated_runtime']}"),
             version=__version__, author="tinymoat", license="Apache-2.0")
         with open(path, "wb") as f:
             f.write(data)
@@ -114,6 +126,7 @@ class TFLiteTarget(Target):
             data = tflite_islands.float_islands(data, notes=notes)
         else:
             data = tflite_integer.integer_kernels(data, notes)
+            data = tflite_gelu.fold_gelu_scale(data, notes)
         left = quantization.float_ops(data)
         notes["float_ops"] = [str(op) for op in left]
         if left and not mixed:
@@ -160,6 +173,17 @@ class TFLiteTarget(Target):
             "metadata": {k: meta[k] for k in ("name", "version", "min_parser_version")}
                         | {"input": meta["input"], "labels": len(meta["labels"])},
         }
+
+
+def validated_runtime() -> str:
+    """The runtime the pipeline validates TFLite artifacts in (`TFLiteTarget.predict`): the
+    LiteRT of this environment, e.g. 'ai-edge-litert 2.3.0'. Other runtimes and ARM are
+    checked by bench/runtime_matrix.py and bench/arm64_check.py, not per artifact."""
+    import importlib.metadata
+    try:
+        return f"ai-edge-litert {importlib.metadata.version('ai-edge-litert')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "ai-edge-litert (version unknown)"
 
 
 def calibration_pixels(pixels: np.ndarray) -> np.ndarray:

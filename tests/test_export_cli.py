@@ -52,8 +52,8 @@ def test_all_targets_int8_with_reports_manifest_and_metadata(saved, images, tmp_
     assert code == 0, err
     names = sorted(os.listdir(out_dir))
     assert names == ["labels.txt", "manifest.json", "report.json", "report.md",
-                     "tiny-moat-0_64_int8.onnx", "tiny-moat-0_64_int8.tflite",
-                     "tiny-moat-0_64_weights8.mlpackage"]
+                     "tiny-moat-0_64_int8.mlpackage", "tiny-moat-0_64_int8.onnx",
+                     "tiny-moat-0_64_int8.tflite"]
     # The table is the last thing printed: one row per artifact.
     table = out.strip().splitlines()
     assert table[0].split()[:4] == ["artifact", "size", "precision", "agreement"]

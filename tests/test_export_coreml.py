@@ -9,8 +9,12 @@ import pytest
 
 import tinymoat
 from conftest import MICRO, build_micro
-from tinymoat.export.coreml import (CoreMLTarget, coreml_keras_model, deployment_target,
-                                    image_preprocessing)
+from tinymoat.export import coreml_executor, targets
+from tinymoat.export.cli import main
+from tinymoat.export.coreml import (CoreMLTarget, _convert, _rewrite, compact_relative_bias,
+                                    coreml_keras_model, deployment_target, image_preprocessing)
+from tinymoat.export.options import check_args, parser
+from tinymoat.fileio import size_bytes
 from tinymoat.export.target import ExportError, ExportJob
 
 LABELS = [f"class {i}" for i in range(9)] + ["ünïcode"]
@@ -43,7 +47,7 @@ def exported(model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("coreml")
     job = _job(model)
     results = {}
-    for precision in ("float16", "int8"):       # the command line's int8 is weights8 here
+    for precision in ("float16", "dynamic"):    # the command line's --dynamic is weights8
         path = str(folder / TARGET.file_name(job, TARGET.precisions[precision]))
         results[TARGET.precisions[precision]] = (path, TARGET.export(job, precision, path))
     return results
@@ -175,3 +179,61 @@ def test_other_precisions_and_deployment_targets(model, tmp_path, precision, ios
     if precision == "float32":  # no float16 rounding anywhere: the normalisation is exact
         channel = info["image_input"]["channel_scale"]
         assert channel == pytest.approx(STD[0] / STD, rel=1e-7)
+
+
+def test_dynamic_is_weights8_and_each_precision_states_weights_and_activations(packages):
+    assert [(t.name, p) for t, p in targets.resolve("coreml", "dynamic")] == [
+        ("coreml", "weights8")]
+    assert [(t.name, p) for t, p in targets.resolve("coreml", "int8")] == [("coreml", "int8")]
+    assert TARGET.precision_detail("dynamic") == {"weights": "int8", "activations": "float16"}
+    assert TARGET.precision_detail("int8") == {"weights": "int8", "activations": "int8"}
+    assert TARGET.precision_detail("float32") == {"weights": "float32",
+                                                  "activations": "float32"}
+    for precision, path in packages.items():
+        info = TARGET.describe(path)
+        detail = TARGET.precision_detail(precision)
+        assert (info["metadata"]["tinymoat.weights"],
+                info["metadata"]["tinymoat.activations"]) == (detail["weights"],
+                                                              detail["activations"])
+        assert info["quantized_activations"] == 0 and info["checks"]["activations"]
+
+
+def test_int8_below_ios17_is_a_one_line_error_before_anything_loads(tmp_path, capsys):
+    code = main(["--target", "coreml", "--int8", "--ios", "16", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "Traceback" not in err
+    assert err.startswith("tinymoat-export: error: coreml: int8 needs --ios 17"), err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flags,ios", [(["--int8"], "17"), (["--dynamic"], "16"), ([], "16"),
+                                       (["--int8", "--ios", "18"], "18")])
+def test_default_ios_is_the_lowest_the_precision_allows(flags, ios):
+    args = parser().parse_args(["--target", "coreml", *flags])
+    check_args(args)
+    assert args.ios == ios
+
+
+def test_compact_relative_bias_is_smaller_and_exact_in_float32(tmp_path):
+    """At 96x96 the micro model's 6x6 attention windows make dense biases worth replacing."""
+    import coremltools as ct
+    from test_coreml_executor import _randomize
+    model = _randomize(build_micro(batch_size=1, input_size=96), seed=3)
+    job = ExportJob(model=model, variant="tiny-moat-0", input_size=(96, 96), labels=LABELS,
+                    normalization="imagenet", calibration=np.zeros((1, 96, 96, 3), np.uint8))
+    dense, logits = _convert(job, "float32", ct.target.iOS16)
+    notes = {}
+    compact = _rewrite(dense, [lambda program: compact_relative_bias(program, notes)])
+    paths = {name: str(tmp_path / f"{name}.mlpackage") for name in ("dense", "compact")}
+    dense.save(paths["dense"])
+    compact.save(paths["compact"])
+    ops = {name: [op.type for op in coreml_executor.load(path).block.operations]
+           for name, path in paths.items()}
+    assert ops["compact"].count("gather") == 2 and "gather" not in ops["dense"], notes
+    assert "2 dense bias constants" in notes["relative_bias"]
+    saved = size_bytes(paths["dense"]) - size_bytes(paths["compact"])
+    assert saved > 2 * 4 * 36 * 36 * 4 * 0.8       # two blocks' [4, 36, 36] float32 biases
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
+    outputs = {name: coreml_executor.load(path).predict(pixels, logits)
+               for name, path in paths.items()}
+    np.testing.assert_array_equal(outputs["compact"], outputs["dense"])

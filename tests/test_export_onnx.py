@@ -1,5 +1,7 @@
 """ONNX target: tf2onnx float32 and ORT QDQ int8 artifacts, run with ONNX Runtime."""
 
+import collections
+import dataclasses
 import hashlib
 import json
 import os
@@ -14,7 +16,7 @@ from onnx import numpy_helper
 import tinymoat
 from conftest import MICRO, build_micro
 from tinymoat.export import onnx as onnx_target
-from tinymoat.export.onnx import OnnxTarget, qdq
+from tinymoat.export.onnx import OnnxTarget, OrtTarget, qdq
 from tinymoat.export.target import ExportError, ExportJob
 from tinymoat.layers import dense_bias
 
@@ -85,7 +87,9 @@ def test_metadata_carries_what_an_app_needs(artifacts, precision):
     assert meta["tinymoat.variant"] == "tiny-moat-0"
     assert meta["tinymoat.input_size"] == [64, 64]
     assert meta["tinymoat.precision"] == precision
-    assert meta["tinymoat.input_layout"] == "NHWC, RGB, (x - mean) / std"
+    assert meta["tinymoat.input_layout"] == {  # INT8 takes uint8 pixels, as the INT8 TFLite
+        "float32": "NHWC, RGB, (x - mean) / std",
+        "int8": "NHWC, RGB, uint8 pixels 0..255, (x - mean) / std inside the graph"}[precision]
 
 
 def test_float32_predictions_equal_the_keras_model(job, artifacts, pixels):
@@ -180,8 +184,8 @@ def test_exports_are_byte_identical(job, artifacts, tmp_path):
 _EXPORT_IN_A_NEW_PROCESS = """
 import sys
 sys.path.insert(0, {tests!r})
+from conftest import MICRO, build_micro  # first: it checks tinymoat is not imported yet
 import tinymoat
-from conftest import MICRO, build_micro
 from test_export_onnx import TARGET, _job
 model = build_micro(batch_size=1)
 tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
@@ -295,3 +299,185 @@ def test_unknown_statistic_and_precision_are_export_errors(job, tmp_path):
         TARGET.export(_job(job.model, statistic="mse"), "int8", str(tmp_path / "x.onnx"))
     with pytest.raises(ExportError, match="precision"):
         TARGET.export(job, "float16", str(tmp_path / "y.onnx"))
+
+
+# ------------------------------------------------- uint8 pixel input, ORT Mobile
+
+def test_int8_takes_uint8_pixels_and_computes_what_the_float_input_file_does(
+        job, artifacts, pixels, tmp_path):
+    import dataclasses
+
+    import onnxruntime as ort
+    info = TARGET.describe(artifacts["int8"])
+    assert info["inputs"] == [{"name": "image", "type": "uint8", "shape": [1, 64, 64, 3]}]
+    assert all(info["checks"].values()), info["checks"]
+    float_input = str(tmp_path / "float_input.onnx")
+    notes = TARGET.export(dataclasses.replace(job, input_type="float32"), "int8", float_input)
+    assert notes["input"] == "float32, normalised"
+    assert TARGET.describe(float_input)["inputs"][0]["type"] == "float"
+    session = ort.InferenceSession(artifacts["int8"], providers=["CPUExecutionProvider"])
+    raw = np.concatenate([session.run(None, {"image": p[None]})[0] for p in pixels])
+    normalised = job.normalized(pixels)
+    session = ort.InferenceSession(float_input, providers=["CPUExecutionProvider"])
+    expected = np.concatenate([session.run(None, {"image": x[None]})[0] for x in normalised])
+    np.testing.assert_allclose(raw, expected, atol=1e-6, rtol=0)  # same values quantized
+    np.testing.assert_allclose(TARGET.predict(artifacts["int8"], pixels), raw, atol=0, rtol=0)
+
+
+def test_int8_input_type_int8_is_tflite_only_and_onnx_takes_pixels(job, tmp_path):
+    import dataclasses
+    path = str(tmp_path / "int8_input.onnx")
+    notes = TARGET.export(dataclasses.replace(job, input_type="int8"), "int8", path)
+    assert notes["input"] == "uint8 pixels, normalised in the graph (int8 input is TFLite only)"
+    assert TARGET.describe(path)["inputs"][0]["type"] == "uint8"
+
+
+@pytest.fixture(scope="module")
+def ort_files(job, artifacts):
+    ort_target = OrtTarget(TARGET)
+    paths, notes = {}, {}
+    for precision, onnx_path in artifacts.items():
+        paths[precision] = os.path.splitext(onnx_path)[0] + ".ort"
+        assert os.path.basename(paths[precision]) == ort_target.file_name(job, precision)
+        notes[precision] = ort_target.export(job, precision, paths[precision])
+    return paths, notes
+
+
+FLOAT, INT32 = 1, 6  # ONNX TensorProto data types, as the ORT format stores them
+
+
+def _ort_graph(path):
+    from onnxruntime.tools.ort_format_model.ort_flatbuffers_py.fbs import InferenceSession
+    with open(path, "rb") as f:
+        data = f.read()
+    return InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0).Model().Graph()
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_ort_file_loads_in_onnx_runtime_and_agrees_with_the_onnx(artifacts, ort_files, pixels,
+                                                                  precision):
+    paths, notes = ort_files
+    assert notes[precision]["source"] == os.path.basename(artifacts[precision])  # no re-export
+    out = OrtTarget(TARGET).predict(paths[precision], pixels)  # ORT loading the .ort
+    np.testing.assert_allclose(out, TARGET.predict(artifacts[precision], pixels),
+                               atol=1e-5, rtol=0)
+    info = OrtTarget(TARGET).describe(paths[precision])
+    assert info["format"] == "ort" and info["inputs"] == TARGET.describe(
+        artifacts[precision])["inputs"]
+    assert info["metadata"] == TARGET.describe(artifacts[precision])["metadata"]
+    assert {k: v for k, v in info["checks"].items() if k != "size"} == {
+        "input": True, "output": True, "normalization": True}
+
+
+def test_ort_int8_holds_the_integer_kernels(ort_files):
+    """The .ort is the graph ORT runs: QDQ fused into integer kernels when it was written."""
+    graph = _ort_graph(ort_files[0]["int8"])
+    ops = collections.Counter(graph.Nodes(i).OpType().decode() for i in range(graph.NodesLength()))
+    assert ops["QLinearConv"] == 45 and ops["QLinearMatMul"] == 6, ops
+    assert "Conv" not in ops and "MatMul" not in ops, ops
+
+
+def test_ort_of_tiny_moat_0_is_within_5_percent_of_the_onnx(tmp_path):
+    # The micro model's weights are too few for the format's per-value records to vanish
+    # beside them; tiny-moat-0 is the smallest released variant (10 classes: fewer weights).
+    model = tinymoat.build_model("tiny-moat-0", 64, num_classes=10, batch_size=1)
+    job = dataclasses.replace(_job(model), labels=[str(i) for i in range(10)])
+    target = OnnxTarget()
+    onnx_path, ort_path = str(tmp_path / "m.onnx"), str(tmp_path / "m.ort")
+    target.export(job, "int8", onnx_path)
+    notes = OrtTarget(target).export(job, "int8", ort_path)
+    assert os.path.getsize(ort_path) <= onnx_target.ORT_SIZE_LIMIT * os.path.getsize(onnx_path)
+    assert notes["size_vs_onnx"] == pytest.approx(
+        os.path.getsize(ort_path) / os.path.getsize(onnx_path), abs=1e-4)
+    assert OrtTarget(target).describe(ort_path)["checks"]["size"]
+
+
+def test_ort_of_a_job_without_an_onnx_exports_one(job, tmp_path):
+    path = str(tmp_path / "alone.ort")
+    notes = OrtTarget(OnnxTarget()).export(job, "float32", path)
+    assert notes["source"] == "an .onnx exported for it" and "mobile" in notes
+    pixels = np.random.default_rng(2).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    np.testing.assert_allclose(OrtTarget(TARGET).predict(path, pixels),
+                               _keras_logits(job, pixels), atol=2e-5, rtol=0)
+
+
+def test_mobile_verdict_is_onnx_runtimes_partitioning(ort_files):
+    paths, notes = ort_files
+    verdict = notes["float32"]["mobile"]
+    assert set(verdict) == {"nnapi", "coreml_neuralnetwork", "coreml_mlprogram",
+                            "recommendation"}
+    # NNAPI has no Erf (the exact GELU); Core ML's ML Program takes the whole float graph
+    assert "Erf" in verdict["nnapi"]["unsupported_ops"] and verdict["nnapi"]["partitions"] > 2
+    assert verdict["nnapi"]["verdict"] == "NO"
+    assert verdict["coreml_mlprogram"] == {"partitions": 1, "nodes": verdict[
+        "coreml_mlprogram"]["nodes"], "verdict": "YES", "unsupported_ops": []}
+    assert "CoreML MLProgram" in verdict["recommendation"]
+    int8 = notes["int8"]["mobile"]
+    assert "QuantizeLinear" in int8["coreml_mlprogram"]["unsupported_ops"]
+    assert int8["recommendation"].startswith("CPU execution provider")
+
+
+def test_export_report_rows_carry_the_mobile_verdict(job, tmp_path):
+    from tinymoat.export import pipeline
+    from tinymoat.export.onnx import with_ort
+    plan = with_ort([(OnnxTarget(), "float32")])
+    assert [(t.name, p) for t, p in plan] == [("onnx", "float32"), ("ort", "float32")]
+    pixels = np.random.default_rng(5).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    pipeline.write_export(job, plan, str(tmp_path), pixels, None, {}, {})
+    report = json.loads((tmp_path / "report.json").read_text())
+    rows = {row["file"]: row for row in report["artifacts"]}
+    assert sorted(rows) == ["tiny-moat-0_64_float32.onnx", "tiny-moat-0_64_float32.ort"]
+    for row in rows.values():
+        mobile = row["notes"]["mobile"]
+        assert mobile["nnapi"]["partitions"] > 0 and mobile["recommendation"]
+        assert row["validation"]["sqnr_db"] > 60  # the .ort validated against Keras too
+    ort_row = rows["tiny-moat-0_64_float32.ort"]
+    assert ort_row["checks"]["onnx_bytes"] == os.path.getsize(
+        tmp_path / "tiny-moat-0_64_float32.onnx")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [a["target"] for a in manifest["artifacts"]] == ["onnx", "ort"]
+
+
+def test_ort_needs_an_onnx_target():
+    from tinymoat.export.options import check_args, parser
+    with pytest.raises(ExportError, match="--ort"):
+        check_args(parser().parse_args(["--target", "tflite", "--ort"]))
+    plan, _ = check_args(parser().parse_args(["--target", "all", "--int8", "--ort"]))
+    assert [t.name for t, _ in plan] == ["tflite", "onnx", "ort", "coreml"]
+
+
+def test_latency_harness_feeds_raw_pixels_to_a_uint8_input(tmp_path):
+    from PIL import Image
+
+    from tinymoat.export.latency import host
+    rgb = np.random.default_rng(4).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    mean, std = np.float32([100, 100, 100]), np.float32([50, 50, 50])
+    onnx_spec = {"name": "image", "shape": [1, 8, 8, 3], "dtype": "uint8", "scale": None,
+                 "zero_point": None}
+    tflite_spec = dict(onnx_spec, scale=1.0, zero_point=0)
+    for spec in (onnx_spec, tflite_spec):
+        [[fed]] = host.image_feeds([tmp_path / "a.png"], [spec], mean, std)
+        np.testing.assert_array_equal(fed, rgb[None])
+    float_spec = dict(onnx_spec, dtype="float32")
+    [[fed]] = host.image_feeds([tmp_path / "a.png"], [float_spec], mean, std)
+    np.testing.assert_allclose(fed, (rgb[None] - mean) / std)
+
+
+def test_ort_keeps_the_relative_bias_tables(tmp_path):
+    # At 128 the micro model has 3 bias tables (see test_relative_bias_is_stored_as_tables...);
+    # constant folding would turn each Gather(table, index) back into a dense [.., S, S] tensor.
+    model = build_micro(input_size=128, batch_size=1)
+    tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
+    job = _job(model, size=128)
+    target = OnnxTarget()
+    target.export(job, "float32", str(tmp_path / "m.onnx"))
+    OrtTarget(target).export(job, "float32", str(tmp_path / "m.ort"))
+    graph = _ort_graph(str(tmp_path / "m.ort"))
+    gathers = [graph.Nodes(i) for i in range(graph.NodesLength())
+               if graph.Nodes(i).OpType() == b"Gather"]
+    assert len(gathers) == 3
+    tensors = [graph.Initializers(i) for i in range(graph.InitializersLength())]
+    dims = [(list(t.DimsAsNumpy()), t.DataType()) for t in tensors]
+    assert ([64, 64], INT32) in dims and ([16, 16], INT32) in dims  # the index tables
+    assert not any(d[-2:] == [64, 64] for d, kind in dims if kind == FLOAT)  # no dense 8x8 bias

@@ -48,6 +48,32 @@ def test_float_precisions(job, held_out, tmp_path, precision, least_sqnr, input_
     # convolution, not the converter's SQUARED_DIFFERENCE, and no FC projections.
     names = {op.name for op in tflite_ops(open(path, "rb").read())}
     assert "SQUARED_DIFFERENCE" not in names and "FULLY_CONNECTED" not in names, names
+    assert_image_to_logits(path, pixels[:1], target.predict(path, pixels[:1]))
+
+
+def assert_image_to_logits(path, pixels, expected):
+    """Every precision: tensors `image` -> `logits` and a serving_default signature that
+    runs the model like the plain interpreter (same outputs)."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=path)
+    assert [d["name"] for d in interpreter.get_input_details()] == ["image"]
+    assert [d["name"] for d in interpreter.get_output_details()] == ["logits"]
+    assert interpreter.get_signature_list() == {
+        "serving_default": {"inputs": ["image"], "outputs": ["logits"]}}
+    (inp,) = interpreter.get_input_details()
+    x = pixels if inp["dtype"] == np.uint8 else None
+    if x is None:  # the float or int8 input: what predict() fed, by the metadata's convention
+        meta = read_metadata(open(path, "rb").read())["input"]
+        x = (pixels.astype(np.float32) - meta["mean"]) / meta["std"]
+        if inp["dtype"] != np.float32:
+            scale, zero = inp["quantization"]
+            x = np.clip(np.round(x / scale) + zero, -128, 127).astype(inp["dtype"])
+    runner = interpreter.get_signature_runner("serving_default")
+    got = runner(image=x.astype(inp["dtype"]))["logits"]
+    if got.dtype != np.float32:
+        scale, zero = interpreter.get_output_details()[0]["quantization"]
+        got = (got.astype(np.float32) - zero) * scale
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("input_type,output_type", [("uint8", "float32"), ("int8", "int8"),
@@ -65,6 +91,7 @@ def test_full_integer_with_each_io_type(job, held_out, tmp_path, input_type, out
     pixels, reference = held_out
     figures = compare(reference, target.predict(path, pixels))
     assert figures["top1_agreement"] >= 0.8 and figures["sqnr_db"] >= 15.0
+    assert_image_to_logits(path, pixels[:1], target.predict(path, pixels[:1]))
 
 
 def test_relative_bias_is_stored_compactly(job, tmp_path):
@@ -83,3 +110,12 @@ def test_unknown_calibration_is_rejected_before_converting(job):
     with pytest.raises(ExportError, match="calibration 'median'"):
         TFLiteTarget().check(job, "int8")
     job.calibration_statistic = "minmax"
+
+
+def test_report_notes_and_metadata_name_the_runtime_the_artifact_was_validated_in(job, tmp_path):
+    import importlib.metadata
+    path = str(tmp_path / "m.tflite")
+    notes = TFLiteTarget().export(job, "float32", path)
+    runtime = f"ai-edge-litert {importlib.metadata.version('ai-edge-litert')}"
+    assert notes["validated_runtime"] == runtime
+    assert read_metadata(open(path, "rb").read())["description"].endswith(f"validated in {runtime}")

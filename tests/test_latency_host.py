@@ -203,7 +203,7 @@ def test_usage_errors_are_one_line(models, argv, message, capsys):
 
 def test_directory_with_nothing_to_run(models, capsys):
     assert cli.main([str(models["export"]), "--runtime", "onnxruntime"]) == 2
-    assert "no .onnx artifacts in this directory" in capsys.readouterr().err
+    assert "no .onnx, .ort artifacts in this directory" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")

@@ -16,7 +16,8 @@ from tinymoat.fileio import sha256, size_bytes
 
 from .errors import UsageError
 
-RUNTIME_OF_SUFFIX = {".tflite": "litert", ".onnx": "onnxruntime", ".mlpackage": "coreml"}
+RUNTIME_OF_SUFFIX = {".tflite": "litert", ".onnx": "onnxruntime", ".ort": "onnxruntime",
+                     ".mlpackage": "coreml"}
 PRECISIONS = ("int8-mixed", "weights8", "float32", "float16", "dynamic", "int8")
 
 
@@ -37,7 +38,7 @@ def _is_artifact(path: pathlib.Path) -> bool:
 def discover(paths, runtime=None, runner=None) -> list:
     """Expands files and directories into artifact paths (sorted, no duplicates).
 
-    A directory stands for every .tflite/.onnx/.mlpackage directly inside it.
+    A directory stands for every .tflite/.onnx/.ort/.mlpackage directly inside it.
     With `runtime`, a directory contributes only what that runtime can run and
     an explicit file it cannot run is an error (`runner` names who cannot run
     it in that message; default "--runtime RUNTIME").
@@ -60,7 +61,7 @@ def discover(paths, runtime=None, runner=None) -> list:
                 raise UsageError(f"{raw}: no {kinds} artifacts in this directory")
             found.extend(inside)
         else:
-            raise UsageError(f"{raw}: not a .tflite, .onnx or .mlpackage artifact")
+            raise UsageError(f"{raw}: not a .tflite, .onnx, .ort or .mlpackage artifact")
     unique = {}
     for path in found:
         unique.setdefault(path.resolve(), path)

@@ -48,9 +48,10 @@ class RunnerError(Exception):
 def runtime_for(path: str) -> str:
     if path.endswith(".tflite"):
         return "litert"
-    if path.endswith(".onnx"):
+    if path.endswith((".onnx", ".ort")):
         return "onnxruntime"
-    raise RunnerError(EXIT_USAGE, f"{os.path.basename(path)}: only .tflite and .onnx models run here")
+    raise RunnerError(EXIT_USAGE, f"{os.path.basename(path)}: only .tflite, .onnx and .ort models "
+                                  "run here")
 
 
 # --- runtimes ---------------------------------------------------------------

@@ -101,12 +101,47 @@ def fusable_gelu(model) -> int:
     return rewritten
 
 
-def _rename_value(graph, old: str, new: str) -> None:
+def pixel_input(model, mean, std) -> None:
+    """Makes the graph take uint8 RGB pixels NHWC as INPUT, normalising them inside.
+
+    Cast, Sub(mean), Div(std) in float32, as tinymoat.preprocess computes them, so
+    the graph gives the float-input graph's outputs exactly (an INT8 graph's
+    first QuantizeLinear then sees the same values). A uint8 tensor has no
+    per-channel scale, so the normalisation cannot be folded into the input's
+    quantization, and folding it into the first convolution would change the
+    zero padding at the image border.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+    graph = model.graph
+    if len(graph.input) != 1 or graph.input[0].name != INPUT:
+        raise ExportError(f"onnx: expected one input named {INPUT!r}")
+    normalised = INPUT + "_normalised"
+    _rename_value(graph, INPUT, normalised, inputs_only=True)
+    tensor = graph.input[0].type.tensor_type
+    if tensor.elem_type != TensorProto.FLOAT:
+        raise ExportError("onnx: pixel input needs a float32 model input")
+    tensor.elem_type = TensorProto.UINT8
+    graph.initializer.extend([
+        numpy_helper.from_array(np.asarray(mean, np.float32).reshape(3), INPUT + "_mean"),
+        numpy_helper.from_array(np.asarray(std, np.float32).reshape(3), INPUT + "_std")])
+    nodes = [helper.make_node("Cast", [INPUT], [INPUT + "_float"], to=TensorProto.FLOAT),
+             helper.make_node("Sub", [INPUT + "_float", INPUT + "_mean"], [INPUT + "_centred"]),
+             helper.make_node("Div", [INPUT + "_centred", INPUT + "_std"], [normalised])]
+    nodes += list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    canonicalize(model)
+
+
+def _rename_value(graph, old: str, new: str, inputs_only: bool = False) -> None:
     if old == new:
         return
     for node in graph.node:
         node.input[:] = [new if n == old else n for n in node.input]
-        node.output[:] = [new if n == old else n for n in node.output]
+        if not inputs_only:
+            node.output[:] = [new if n == old else n for n in node.output]
+    if inputs_only:
+        return
     for value in list(graph.output) + list(graph.value_info):
         if value.name == old:
             value.name = new

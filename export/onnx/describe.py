@@ -16,14 +16,17 @@ from .canonical import INDEX_PREFIX
 from .convert import INPUT, OUTPUT
 
 INPUT_LAYOUT = "NHWC, RGB, (x - mean) / std"
+# A uint8 input: the graph normalises with the mean and std it states.
+PIXEL_LAYOUT = "NHWC, RGB, uint8 pixels 0..255, (x - mean) / std inside the graph"
+INPUT_TYPES = {INPUT_LAYOUT: "float", PIXEL_LAYOUT: "uint8"}  # input_layout -> ONNX type
 
 
-def metadata(job: ExportJob, precision: str) -> Dict[str, str]:
-    return job.metadata(precision, input_layout=INPUT_LAYOUT,
+def metadata(job: ExportJob, precision: str, pixels: bool = False) -> Dict[str, str]:
+    return job.metadata(precision, input_layout=PIXEL_LAYOUT if pixels else INPUT_LAYOUT,
                         output="logits [1, classes], no softmax")
 
 
-def write_metadata(model, job: ExportJob, precision: str) -> None:
+def write_metadata(model, job: ExportJob, precision: str, pixels: bool = False) -> None:
     import onnxruntime
     import tf2onnx
     model.producer_name = "tinymoat"
@@ -34,7 +37,7 @@ def write_metadata(model, job: ExportJob, precision: str) -> None:
                         + (f", quantized with onnxruntime {onnxruntime.__version__}"
                            if precision == "int8" else ""))
     del model.metadata_props[:]
-    for key, value in sorted(metadata(job, precision).items()):
+    for key, value in sorted(metadata(job, precision, pixels).items()):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
 
@@ -58,13 +61,7 @@ def describe_model(path: str) -> Dict:
     except onnx.checker.ValidationError as exc:
         checker = f"failed: {str(exc).splitlines()[0]}"
     ops = collections.Counter(node.op_type for node in model.graph.node)
-    meta = {p.key: p.value for p in model.metadata_props}
-    read = {}
-    for key, value in meta.items():
-        try:
-            read[key] = json.loads(value) if value[:1] in "[{" else value
-        except ValueError:
-            read[key] = value
+    read = _read_metadata({p.key: p.value for p in model.metadata_props})
     weights = collections.Counter()
     for init in model.graph.initializer:
         weights[onnx.TensorProto.DataType.Name(init.data_type).lower()] += 1
@@ -90,19 +87,62 @@ def describe_model(path: str) -> Dict:
     return info
 
 
+def _read_metadata(meta: Dict[str, str]) -> Dict:
+    read = {}
+    for key, value in meta.items():
+        try:
+            read[key] = json.loads(value) if value[:1] in "[{" else value
+        except ValueError:
+            read[key] = value
+    return read
+
+
+def describe_ort(path: str, source: str = None) -> Dict:
+    """What ONNX Runtime reads from an ORT-format file (`source`: the .onnx it was made from)."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    types = {"tensor(float)": "float", "tensor(uint8)": "uint8"}
+    info = {
+        "format": "ort",
+        "file_bytes": os.path.getsize(path),
+        "inputs": [{"name": v.name, "type": types.get(v.type, v.type), "shape": list(v.shape)}
+                   for v in session.get_inputs()],
+        "outputs": [{"name": v.name, "type": types.get(v.type, v.type), "shape": list(v.shape)}
+                    for v in session.get_outputs()],
+        "metadata": _read_metadata(session.get_modelmeta().custom_metadata_map),
+    }
+    if source is not None and os.path.isfile(source):
+        info["onnx_bytes"] = os.path.getsize(source)
+        info["size_vs_onnx"] = round(info["file_bytes"] / info["onnx_bytes"], 4)
+    info["checks"] = _checks({"checker": "passed", **info}, info["metadata"])
+    del info["checks"]["checker"]
+    if "size_vs_onnx" in info:
+        info["checks"]["size"] = info["size_vs_onnx"] <= ORT_SIZE_LIMIT
+    return info
+
+
+# The .ort must keep the compact relative bias: at most this size over the .onnx.
+ORT_SIZE_LIMIT = 1.05
+
+
 def _checks(info: Dict, meta: Dict) -> Dict[str, bool]:
     """The graph against what its own tinymoat.* metadata promises."""
     height, width = meta.get(PREFIX + "input_size", (None, None))
     labels = meta.get(PREFIX + "labels", [])
     int8 = meta.get(PREFIX + "precision") == "int8"
-    return {
+    layout = meta.get(PREFIX + "input_layout")
+    checks = {
         "checker": info["checker"] == "passed",
-        "input": info["inputs"] == [{"name": INPUT, "type": "float",
-                                     "shape": [1, height, width, 3]}],
+        "input": layout in INPUT_TYPES and info["inputs"] == [
+            {"name": INPUT, "type": INPUT_TYPES[layout], "shape": [1, height, width, 3]}],
         "output": info["outputs"] == [{"name": OUTPUT, "type": "float",
                                        "shape": [1, len(labels)]}],
         "normalization": (meta.get(PREFIX + "mean"), meta.get(PREFIX + "std")) == tuple(
             list(v) for v in NORMALIZATION.get(meta.get(PREFIX + "normalization"), ((), ()))),
-        "precision": (info["quantize_linear"] > 0) == int8 and (
-            "int8" in info["initializer_dtypes"]) == int8,
     }
+    if "quantize_linear" in info:  # an ONNX graph (an .ort shows no QDQ nodes once fused)
+        checks["precision"] = (info["quantize_linear"] > 0) == int8 and (
+            "int8" in info["initializer_dtypes"]) == int8
+    return checks

@@ -1,0 +1,128 @@
+"""The options of an export: one parser for `tinymoat-export` and `tinymoat.export.export()`.
+
+The command line and the Python call take the same options and check them the
+same way (check_args) before anything is loaded or written; a bad option is an
+ExportError with a one-line message in both.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .target import ExportError
+
+MAX_CLASSES = 100_000
+DESCRIPTION = "INT8 TFLite, ONNX and Core ML artifacts, validated against the float model."
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are ExportErrors when it parses for Python callers."""
+
+    raise_errors = False
+
+    def error(self, message):
+        if self.raise_errors:
+            raise ExportError(message)
+        super().error(message)
+
+
+def parser() -> argparse.ArgumentParser:
+    from .targets import TARGETS
+    from tinymoat.config import VARIANTS
+    p = Parser(prog="tinymoat-export", description=f"tinymoat-export: {DESCRIPTION}")
+    p.add_argument("--target", required=True,
+                   help=f"one of {', '.join(TARGETS)}, several joined by commas, or all")
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument("--int8", dest="precision", action="store_const", const="int8",
+                           help="full-integer TFLite, QDQ INT8 ONNX, Core ML int8 weights and "
+                           "activations (iOS 17)")
+    precision.add_argument("--fp16", dest="precision", action="store_const", const="float16")
+    precision.add_argument("--dynamic", dest="precision", action="store_const", const="dynamic",
+                           help="TFLite dynamic-range (int8 weights, float activations), Core "
+                           "ML weights8 (int8 weights, float16 compute)")
+    p.set_defaults(precision="float32")
+    p.add_argument("--mixed", action="store_true",
+                   help="with --int8: compute GELU (exact), softmax and LayerNorm's 1/sqrt "
+                   "in float inside the int8 graph (closer to the float model and as fast with "
+                   "XNNPACK; not for integer-only accelerators) and accept other ops left in "
+                   "float instead of failing")
+    p.add_argument("--gelu", choices=("sigmoid", "tanh"), default=None,
+                   help="GELU of the full-integer TFLite graph: sigmoid (default, "
+                   "x*sigmoid(1.702x), fastest) or tanh (GELU's tanh form, closer to the float "
+                   "model, two more int8 ops per GELU: tiny-moat-0 ~25%% slower on a CPU)")
+    p.add_argument("--variant", choices=list(VARIANTS), default=None)
+    p.add_argument("--weights", help="deeplab2 checkpoint, tinymoat saved model, or a "
+                   "tinymoat-train run folder (its QAT model is used for --int8)")
+    p.add_argument("--input-size", type=int, default=None)
+    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--labels", help="text file, one class name per line")
+    p.add_argument("--calib-data", help="image folder (class-per-subfolder) for calibration "
+                   "(default: a run folder's training images, else crops of a sample photo)")
+    p.add_argument("--calib-limit", type=int, default=100)
+    p.add_argument("--calibration", choices=("minmax", "percentile", "mse", "entropy"),
+                   default="minmax", help="calibration statistic for INT8 (default minmax; "
+                   "ONNX Runtime has no mse)")
+    p.add_argument("--val-data", help="image folder for validation (default: a run folder's "
+                   "validation images, else the calibration images)")
+    p.add_argument("--val-limit", type=int, default=64)
+    p.add_argument("--input-type", choices=("uint8", "int8", "float32"), default=None,
+                   help="INT8 TFLite and ONNX input: uint8 raw pixels (default after "
+                   "post-training calibration; ONNX INT8 takes them unless float32), int8 "
+                   "(TFLite only; default for a QAT model) or float32 normalised values")
+    p.add_argument("--output-type", choices=("uint8", "int8", "float32"), default="float32")
+    p.add_argument("--onnx-activations", choices=("uint8", "int8"), default="uint8",
+                   help="ONNX INT8 activation type: uint8 (default; ONNX Runtime's fast "
+                   "U8S8 kernels on x86) or int8 (S8S8, for ARM builds; time both with "
+                   "tinymoat-bench on the target device)")
+    p.add_argument("--ort", action="store_true",
+                   help="also write each ONNX artifact in ORT format (.ort) for ONNX Runtime "
+                   "Mobile: optimized for its CPU execution provider, relative bias kept "
+                   "compact, validated like the .onnx")
+    p.add_argument("--ios", default=None, help="Core ML minimum iOS deployment target "
+                   "(default 16; 17 with --int8, the lowest its ops allow)")
+    p.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a validation threshold, e.g. top1_agreement=0.95 (at least) "
+                   "or max_abs_error=0.5 (at most); names and directions in docs/formats.md")
+    p.add_argument("--bench", action="store_true",
+                   help="also time every artifact on this machine (LiteRT/XNNPACK, ONNX "
+                   "Runtime CPU; Core ML on macOS) and add latency to the table and report; "
+                   "results go to OUT/latency/ for tinymoat-report")
+    p.add_argument("--bench-threads", default="1,2", metavar="N,M",
+                   help="with --bench: thread counts (default 1,2)")
+    p.add_argument("--bench-runs", type=int, default=30,
+                   help="with --bench: timed runs per artifact and thread count (default 30)")
+    p.add_argument("--out", default="tinymoat_export",
+                   help="output folder; replaced as a whole if it holds a previous export, "
+                   "refused if it holds other files")
+    return p
+
+
+def check_args(args):
+    """(plan, threshold overrides): every flag checked before anything is loaded or written."""
+    from . import coreml, targets, thresholds, timing
+    if args.mixed and args.precision != "int8":
+        raise ExportError("--mixed only applies to --int8")
+    if args.gelu and (args.precision != "int8" or args.mixed):
+        raise ExportError("--gelu only applies to --int8 without --mixed (--mixed computes "
+                          "the exact GELU in float)")
+    plan = targets.resolve(args.target, "int8-mixed" if args.mixed else args.precision)
+    if args.ort:
+        from .onnx import with_ort
+        plan = with_ort(plan)
+    overrides = thresholds.parse(args.threshold)
+    if not args.bench and (args.bench_threads != "1,2" or args.bench_runs != 30):
+        raise ExportError("--bench-threads and --bench-runs only apply with --bench")
+    timing.parse_threads(args.bench_threads)
+    for flag, value, least, most in (("--input-size", args.input_size, 1, None),
+                                     ("--num-classes", args.num_classes, 2, MAX_CLASSES),
+                                     ("--calib-limit", args.calib_limit, 1, None),
+                                     ("--val-limit", args.val_limit, 1, None),
+                                     ("--bench-runs", args.bench_runs, 1, None)):
+        if value is not None and (value < least or (most is not None and value > most)):
+            bound = f"at least {least}" + ("" if most is None else f" and at most {most}")
+            raise ExportError(f"{flag} must be {bound}, got {value}")
+    args.ios = args.ios or coreml.default_ios(args.precision)
+    for target, precision in plan:
+        if target.name == "coreml":
+            coreml.check_precision(precision, args.ios)
+    return plan, overrides

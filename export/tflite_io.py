@@ -1,0 +1,50 @@
+"""The names an app sees: every .tflite file takes `image` and gives `logits`.
+
+The converter names a model's tensors after whatever it converted: a Keras
+model's inputs become `serving_default_image:0`, a concrete function's
+`pixels`, outputs `StatefulPartitionedCall:0` or `Identity`; and only some
+conversions write a SignatureDef. App code that looks tensors up by name, or
+calls a signature runner, would then change with the precision. This pass
+renames the first subgraph's input and output tensors and writes one
+`serving_default` SignatureDef with the same names, for every precision.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence
+
+from .tflite_metadata.tflite_model import fb, load, serialize
+
+INPUT_NAMES = ("image",)
+OUTPUT_NAMES = ("logits",)
+SIGNATURE_KEY = "serving_default"
+
+
+def name_io(model_bytes: bytes, inputs: Sequence[str] = INPUT_NAMES,
+            outputs: Sequence[str] = OUTPUT_NAMES, notes: Optional[Dict] = None) -> bytes:
+    """The model with its inputs and outputs named `inputs`/`outputs` (in order) and one
+    SignatureDef mapping those names to them."""
+    model = load(model_bytes)
+    if len(model.subgraphs) != 1:
+        raise ValueError(f"expected one subgraph, found {len(model.subgraphs)}")
+    sub = model.subgraphs[0]
+    for what, indices, names in (("inputs", sub.inputs, inputs), ("outputs", sub.outputs, outputs)):
+        if len(indices) != len(names):
+            raise ValueError(f"the model has {len(indices)} {what}, not {len(names)}")
+    signature = fb.SignatureDefT()
+    signature.signatureKey = SIGNATURE_KEY
+    signature.subgraphIndex = 0
+    signature.inputs, signature.outputs = [], []
+    for indices, names, maps in ((sub.inputs, inputs, signature.inputs),
+                                 (sub.outputs, outputs, signature.outputs)):
+        for index, name in zip(indices, names):
+            sub.tensors[int(index)].name = name.encode()
+            entry = fb.TensorMapT()
+            entry.name = name
+            entry.tensorIndex = int(index)
+            maps.append(entry)
+    model.signatureDefs = [signature]
+    if notes is not None:
+        notes["io_names"] = {"inputs": list(inputs), "outputs": list(outputs),
+                             "signature": SIGNATURE_KEY}
+    return serialize(model)

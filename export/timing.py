@@ -1,0 +1,71 @@
+"""Latency of an export's artifacts on this machine: `tinymoat-export --bench`.
+
+Every artifact just written and validated is timed with the host harness
+(export/latency: LiteRT with XNNPACK, ONNX Runtime's CPU provider, Core ML on
+macOS only) at each thread count, interleaving nothing: artifacts are timed
+one after another, so compare them on a quiet machine. Each measurement is
+written as a `tinymoat.latency/1` result into the export's `latency/` folder,
+which tinymoat-report reads like any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Dict, List, Optional, Tuple
+
+LATENCY_FOLDER = "latency"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    threads: Tuple[int, ...] = (1, 2)
+    runs: int = 30
+    warmup: int = 5
+
+
+def parse_threads(text: str) -> Tuple[int, ...]:
+    from .target import ExportError
+    try:
+        values = tuple(dict.fromkeys(int(v) for v in text.split(",") if v.strip()))
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise ExportError(f"--bench-threads {text!r}: expected positive integers like 1,2")
+    return values
+
+
+def measure(folder: str, files: List[str], settings: Settings) -> Dict[str, Dict]:
+    """{file: {"latency_ms": {threads: median}, "note": why not timed or None}}; results are
+    written to folder/latency/."""
+    from .latency import grid, output
+    from .latency.errors import BenchError
+    from .latency.host import HostRunner, Skipped
+    from .progress import step
+    out = pathlib.Path(folder) / LATENCY_FOLDER
+    timed: Dict[str, Dict] = {name: {"latency_ms": {}, "note": None} for name in files}
+    cells = grid.local_cells([pathlib.Path(folder) / name for name in files],
+                             list(settings.threads))
+    with HostRunner() as runner:
+        for cell in cells:
+            entry = timed[cell.path.name]
+            if entry["note"]:
+                continue
+            with step(f"time {cell.label()}"):
+                try:
+                    result = runner.measure(cell, settings.runs, settings.warmup)
+                except (Skipped, BenchError) as why:
+                    entry["note"] = f"not timed: {str(why).splitlines()[0]}"
+                    continue
+            output.write_result(result, out)
+            entry["latency_ms"][cell.threads] = {"median": result["latency_ms"]["median"],
+                                                 "p90": result["latency_ms"]["p90"]}
+            entry["runtime"] = f"{result['runtime']['name']} {result['runtime']['version']}"
+    return timed
+
+
+def median(entry: Optional[Dict], threads: int) -> Optional[float]:
+    if not entry:
+        return None
+    figures = entry["latency_ms"].get(threads)
+    return None if figures is None else figures["median"]
