@@ -429,3 +429,22 @@ def test_missing_tfds_multiworker_and_tpu_are_one_line_errors(monkeypatch):
         make_strategy("multiworker")
     with pytest.raises(TrainError, match="no TPU found"):
         make_strategy("tpu")
+
+
+def test_the_log_ends_with_the_saved_model_and_agrees_with_it(images, tmp_path, capsys):
+    # The per-epoch val_* measure the raw weights with BatchNorm's training averages;
+    # the row "float (saved)" is the model as saved (EMA, re-estimated BatchNorm), the
+    # same figure as run.json, and a longer resumed run replaces it.
+    run = tmp_path / "run"
+    base = [*MICRO, "--data", images, "--val-data", images, "--out", run, "--batch-size", "4"]
+    for epochs, extra in (("1", []), ("2", ["--resume"])):
+        code, _, err = run_cli(capsys, *base, "--epochs", epochs, *extra)
+        assert code == 0, err
+        assert "float model as saved: val top-1" in err
+        rows = [r.split(",") for r in (run / "log.csv").read_text().splitlines()[1:]]
+        assert [r[:2] for r in rows] == [["float", str(e)] for e in range(1, int(epochs) + 1)] \
+            + [["float (saved)", epochs]]
+        saved = json.loads((run / "run.json").read_text())["stages"]["float"]["val"]
+        header = (run / "log.csv").read_text().splitlines()[0].split(",")
+        assert float(rows[-1][header.index("val_top1")]) == pytest.approx(saved["top1"])
+        keras.backend.clear_session()

@@ -61,7 +61,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 class CsvLog(keras.callbacks.Callback):
-    """RUN_DIR/log.csv with one row per finished epoch of every stage.
+    """RUN_DIR/log.csv with one row per finished epoch of every stage, and one per saved
+    model ("float (saved)", "qat (saved)": its validation as saved; see log_saved_model).
 
     The whole file is rewritten atomically each epoch (it is small), keeping
     the rows of other stages and dropping rows of epochs after the checkpoint
@@ -72,8 +73,8 @@ class CsvLog(keras.callbacks.Callback):
                  guard: NanGuard):
         super().__init__()
         self.path, self.stage, self.steps, self.guard = path, stage, steps, guard
-        self.rows = [r for r in read_log(path)
-                     if r["stage"] != stage or int(r["epoch"]) <= first_epoch]
+        self.rows = [r for r in read_log(path) if r["stage"] != saved_stage(stage)
+                     and (r["stage"] != stage or int(r["epoch"]) <= first_epoch)]
         self._start = time.time()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -91,6 +92,21 @@ class CsvLog(keras.callbacks.Callback):
                 row[key] = f"{float(logs[key]):.6g}"
         self.rows.append(row)
         write_log(self.path, self.rows)
+
+
+def saved_stage(stage: str) -> str:
+    """The log's name for the row of the model a stage saved."""
+    return f"{stage} (saved)"
+
+
+def log_saved_model(path: str, stage: str, epochs: int, val: Dict) -> None:
+    """Appends the row of the model as saved: after the float stage its EMA weights with
+    re-estimated BatchNorm statistics, which the per-epoch rows (the raw weights being
+    trained, BatchNorm's training moving averages) do not measure."""
+    rows = [r for r in read_log(path) if r["stage"] != saved_stage(stage)]
+    rows.append({"stage": saved_stage(stage), "epoch": epochs,
+                 "val_top1": f"{val['top1']:.6g}", "val_top5": f"{val['top5']:.6g}"})
+    write_log(path, rows)
 
 
 def read_log(path: str) -> List[Dict[str, str]]:

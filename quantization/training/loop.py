@@ -3,8 +3,8 @@
 Float stage: AdamW + warm-up/cosine + label smoothing + weight EMA; the model
 saved to RUN_DIR/float holds the EMA weights (Model.fit copies the optimizer's
 shadow weights into the model when it returns), which is also what its
-validation numbers in run.json measure. The per-epoch validation in log.csv
-uses the raw weights being trained.
+validation numbers in run.json and the "float (saved)" row of log.csv measure.
+The per-epoch validation in log.csv uses the raw weights being trained.
 
 QAT stage: `tinymoat.quantization.quantize_model` of the saved float model,
 trained --qat-epochs at --qat-lr with the same loss, no warm-up and no weight
@@ -36,7 +36,7 @@ from tinymoat.model import check_input_size
 
 from ..accuracy import Tally
 from . import data as datasets
-from .callbacks import CsvLog, EpochCheckpoint, NanGuard
+from .callbacks import CsvLog, EpochCheckpoint, NanGuard, log_saved_model, saved_stage
 from .errors import NanLossError, TrainError
 from .optim import Hyper, compile_model, make_optimizer
 from .run import RUN_FILE, RunFolder, identity, open_run, save_state
@@ -243,6 +243,7 @@ def float_stage(job: Job) -> bool:
     trained = trainer.fit(s.epochs)
     final = _final_float_model(job, model)
     stage.update(status="saving", val=_final_val(job, final))
+    _log_saved(job, "float", s.epochs, stage["val"])
     if job.chief:
         saving.save(final, run.model("float"), config=job.config, input_size=job.size,
                     labels=job.classes, kind="float",
@@ -312,6 +313,20 @@ def freeze_batch_norm(model) -> None:
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
+
+
+def _log_saved(job: Job, stage: str, epochs: int, val: Optional[Dict]) -> None:
+    """The saved model's validation in log.csv and on the console: the per-epoch val_*
+    of the float stage measure the raw weights with BatchNorm's training averages,
+    which lag far behind on short runs; the saved model is the EMA with re-estimated
+    BatchNorm statistics."""
+    if val is None:
+        return
+    if job.chief:
+        log_saved_model(job.run.log, stage, epochs, val)
+    job.say(f"{stage} model as saved: val top-1 {val['top1']:.2%}, top-5 {val['top5']:.2%} "
+            f"(log.csv row '{saved_stage(stage)}'; the per-epoch val_* rows measure the "
+            "weights being trained, before the EMA and BatchNorm re-estimation)")
 
 
 def _final_val(job: Job, model) -> Optional[Dict]:
