@@ -395,13 +395,17 @@ def calibrate(model, job: ExportJob,
 def activation_quantization(low: float, high: float, dtype) -> Tuple[np.ndarray, np.ndarray]:
     """(scale, int8 zero point) of an asymmetric int8 range covering [low, high] and 0.
 
-    The scale is rounded to the program's float dtype first and the zero point
-    computed from it, so that 0.0 stays exactly representable.
+    The scale is rounded to the program's float dtype first (at least its smallest
+    normal value) and the zero point computed from it, so that 0.0 stays exactly
+    representable.
     """
     low, high = min(float(low), 0.0), max(float(high), 0.0)
     if high - low <= 0.0:
         high = low + 1.0
-    scale = np.asarray((high - low) / 255.0, dtype)
+    # A range too narrow for the dtype (random weights give some near-constant tensors)
+    # would round the scale to 0, which the quantize op refuses: the smallest normal
+    # value of the dtype is the finest step.
+    scale = np.asarray(max((high - low) / 255.0, float(np.finfo(dtype).tiny)), dtype)
     zero = np.clip(np.rint(-128.0 - low / np.float64(scale)), -128, 127)
     return scale, np.asarray(zero, np.int8)
 

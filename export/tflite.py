@@ -22,6 +22,7 @@ import numpy as np
 
 from tinymoat import __version__, with_pixel_input
 from tinymoat._keras import tf
+from tinymoat.quantization.tensors import dequantize, quantize  # noqa: F401  (also for tests)
 
 from . import tflite_compact, tflite_gelu, tflite_integer, tflite_io, tflite_islands
 from .target import ExportError, ExportJob, Target
@@ -197,19 +198,3 @@ def calibration_pixels(pixels: np.ndarray) -> np.ndarray:
     span = np.zeros_like(pixels[:1])
     span[:, : span.shape[1] // 2] = 255.0
     return np.concatenate([pixels, span])
-
-
-def quantize(x: np.ndarray, detail) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    if dtype == np.float32:
-        return x.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
-
-
-def dequantize(y: np.ndarray, detail) -> np.ndarray:
-    if np.dtype(detail["dtype"]) == np.float32:
-        return y.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    return (y.astype(np.float32) - zero_point) * scale

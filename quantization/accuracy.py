@@ -17,6 +17,8 @@ import numpy as np
 from tinymoat.data import iter_decoded
 from tinymoat.preprocess import preprocess
 
+from .tensors import dequantize, quantize
+
 Predictor = Callable[[np.ndarray], np.ndarray]   # normalised NHWC float32 -> logits
 
 
@@ -86,22 +88,6 @@ class TFLitePredictor:
         self.interpreter.invoke()
         out = dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
         return out[:real]
-
-
-def quantize(x: np.ndarray, detail) -> np.ndarray:
-    dtype = np.dtype(detail["dtype"])
-    if dtype == np.float32:
-        return np.asarray(x, np.float32)
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
-
-
-def dequantize(y: np.ndarray, detail) -> np.ndarray:
-    if np.dtype(detail["dtype"]) == np.float32:
-        return np.asarray(y, np.float32)
-    scale, zero_point = detail["quantization"]
-    return (y.astype(np.float32) - zero_point) * scale
 
 
 def image_batches(files: Sequence[str], labels: Sequence[int], size: Tuple[int, int],

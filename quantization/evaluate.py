@@ -26,6 +26,8 @@ from tinymoat.preprocess import preprocess
 
 from ai_edge_litert.interpreter import Interpreter
 
+from .tensors import dequantize, quantize
+
 
 def run_tflite(tflite_model: bytes, images, num_threads: int = 2) -> np.ndarray:
     """Float outputs of a single-input, single-output TFLite model, one image at a time.
@@ -39,18 +41,9 @@ def run_tflite(tflite_model: bytes, images, num_threads: int = 2) -> np.ndarray:
     out = interpreter.get_output_details()[0]
     results = []
     for image in np.asarray(images, np.float32):
-        x = image[None]
-        if inp["dtype"] != np.float32:
-            scale, zero = inp["quantization"]
-            info = np.iinfo(inp["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
-        interpreter.set_tensor(inp["index"], x)
+        interpreter.set_tensor(inp["index"], quantize(image[None], inp))
         interpreter.invoke()
-        y = interpreter.get_tensor(out["index"])
-        if out["dtype"] != np.float32:
-            scale, zero = out["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        results.append(y[0])
+        results.append(dequantize(interpreter.get_tensor(out["index"]), out)[0])
     return np.stack(results)
 
 

@@ -237,3 +237,17 @@ def test_compact_relative_bias_is_smaller_and_exact_in_float32(tmp_path):
     outputs = {name: coreml_executor.load(path).predict(pixels, logits)
                for name, path in paths.items()}
     np.testing.assert_array_equal(outputs["compact"], outputs["dense"])
+
+
+@pytest.mark.parametrize("low, high", [(0.0, 1e-9), (-3e-7, 2e-7), (0.0, 0.0), (-2.5, 7.0)])
+def test_activation_ranges_give_a_usable_int8_grid_in_float16(low, high):
+    # Random weights give near-constant tensors: their scale must not round to 0 in
+    # float16 (the quantize op refuses it), and 0.0 must stay exactly representable.
+    from tinymoat.export.coreml import activation_quantization
+    scale, zero = activation_quantization(low, high, np.float16)
+    assert scale.dtype == np.float16 and float(scale) > 0 and np.isfinite(scale)
+    assert -128 <= int(zero) <= 127
+    assert (np.rint(0.0 / float(scale)) + int(zero) - int(zero)) * float(scale) == 0.0
+    codes = np.clip(np.rint(np.array([low, high], np.float64) / float(scale)) + int(zero), -128, 127)
+    back = (codes - int(zero)) * float(scale)
+    assert np.all(np.abs(back - [low, high]) <= float(scale))
