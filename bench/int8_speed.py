@@ -40,7 +40,7 @@ when ../shared is beside the repository (agreement only). Targets of issue 17
 (ONNX): ORT INT8/float32 at 1 thread <= 0.75, or within 1.15x of MobileNetV2's
 ORT ratio (quantize_static defaults) where that is higher; ORT float32 <= 1.2x
 the TFLite float32 in LiteRT; ONNX INT8 SQNR >= the TFLite INT8's - 1 dB (random
-and fixture weights); .ort <= 1.05x the .onnx. The tables are written to
+and fixture weights); .ort <= 1.05x the .onnx and no slower. The tables are written to
 docs/benchmarks.md (section int8-speed) unless --no-record. Weights are seeded
 random, drawn like the deeplab2 fixtures' (see fixture_style_weights):
 latency does not depend on the values, but which ops a delegate takes
@@ -386,6 +386,10 @@ def onnx_targets(v, ms, ratio, agreed, info, emit):
          f"{ms[(f'{v} onnx float32', 1)]:.2f} vs {ms[(f'{v} tflite float32', 1)]:.2f} ms "
          f"({versus_tflite:.2f}x)"),
     ]
+    ort_ms, onnx_ms = ms[(f"{v} onnx int8 .ort", 1)], ms[(f"{v} onnx int8", 1)]
+    checks.append((".ort INT8 no slower than the .onnx INT8 (3 % timing tolerance)",
+                   ort_ms <= 1.03 * onnx_ms,
+                   f"{ort_ms:.2f} vs {onnx_ms:.2f} ms ({ort_ms / onnx_ms:.3f}x)"))
     for tag in ("", " [fixture]"):
         onnx_q, tflite_q = agreed.get(f"{v}{tag} onnx int8"), agreed.get(f"{v}{tag} tflite int8")
         if onnx_q and tflite_q:

@@ -227,6 +227,7 @@ def prepare(args, plan, keras_model=None):
     job = ExportJob(model=source.model, variant=source.variant, input_size=source.input_size,
                     labels=labels, normalization=normalization, calibration=calib.loaded.pixels,
                     qat_model=qat_model, input_type=input_type, output_type=args.output_type,
+                    outputs=args.outputs,
                     calibration_statistic=args.calibration, int8_gelu=args.gelu or "sigmoid",
                     onnx_activations=args.onnx_activations,
                     minimum_ios=args.ios,

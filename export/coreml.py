@@ -76,6 +76,9 @@ class CoreMLTarget(Target):
 
     precision_details = PRECISION_DETAIL  # a requested "dynamic" is weights8
 
+    def output_kind(self, job: ExportJob, precision: str) -> str:
+        return "logits"  # predict reads `logits`; the classifier's classLabel_probs has both
+
     def check(self, job: ExportJob, precision: str) -> None:
         precision = check_precision(precision, job.minimum_ios)
         if precision == "int8":

@@ -70,6 +70,11 @@ def parser() -> argparse.ArgumentParser:
                    "post-training calibration; ONNX INT8 takes them unless float32), int8 "
                    "(TFLite only; default for a QAT model) or float32 normalised values")
     p.add_argument("--output-type", choices=("uint8", "int8", "float32"), default="float32")
+    p.add_argument("--outputs", choices=("probabilities", "logits"), default="probabilities",
+                   help="probabilities (default: a softmax at the end, so the scores that "
+                   "Android's Task Library, MediaPipe and apps read are probabilities and "
+                   "score thresholds mean something) or logits (the raw class scores); "
+                   "TFLite and ONNX name the output after it, Core ML gives both")
     p.add_argument("--onnx-activations", choices=("uint8", "int8"), default="uint8",
                    help="ONNX INT8 activation type: uint8 (default; ONNX Runtime's fast "
                    "U8S8 kernels on x86) or int8 (S8S8, for ARM builds; time both with "
@@ -113,6 +118,9 @@ def check_args(args):
     if not args.bench and (args.bench_threads != "1,2" or args.bench_runs != 30):
         raise ExportError("--bench-threads and --bench-runs only apply with --bench")
     timing.parse_threads(args.bench_threads)
+    if args.outputs == "probabilities" and args.output_type != "float32":
+        raise ExportError(f"--output-type {args.output_type} keeps quantized logits: use "
+                          "--outputs logits with it (probabilities are float32)")
     for flag, value, least, most in (("--input-size", args.input_size, 1, None),
                                      ("--num-classes", args.num_classes, 2, MAX_CLASSES),
                                      ("--calib-limit", args.calib_limit, 1, None),

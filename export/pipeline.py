@@ -146,7 +146,10 @@ def _one(job, target: Target, precision, folder, pixels, labels, references, ove
     figures, failed, numerics = None, [], True
     with step(f"validate {name} on {len(pixels)} images against the {reference} model"):
         try:
-            figures = validate.compare(references[reference], target.predict(path, pixels),
+            candidate = target.predict(path, pixels)
+            if target.output_kind(job, precision) == "probabilities":
+                candidate = validate.logits_of(candidate, references[reference])
+            figures = validate.compare(references[reference], candidate,
                                        labels, float_logits=references.get("float"))
             failed = gate.failures(figures, thresholds)
         except NumericsUnavailable as exc:

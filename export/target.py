@@ -44,6 +44,7 @@ class ExportJob:
     qat_model: Optional[object] = None  # quantization-aware trained model (INT8 from learned ranges)
     input_type: str = "uint8"           # full-integer TFLite: uint8 | int8 | float32
     output_type: str = "float32"        # full-integer TFLite: uint8 | int8 | float32
+    outputs: str = "logits"             # logits | probabilities (a softmax at the end)
     calibration_statistic: str = "minmax"
     int8_gelu: str = "sigmoid"          # post-training full-integer TFLite GELU: sigmoid | tanh
     onnx_activations: str = "uint8"     # ONNX INT8 activation type: uint8 (U8S8) | int8 (S8S8)
@@ -100,6 +101,11 @@ class Target:
         """The model this artifact is converted from, which validation compares it with:
         "float" (job.model) or "qat" (job.qat_model)."""
         return "float"
+
+    def output_kind(self, job: ExportJob, precision: str) -> str:
+        """What predict() returns for this artifact: "logits" or "probabilities"
+        (validation compares log-probabilities with the reference's then)."""
+        return job.outputs
 
     def precision_detail(self, precision: str, job: Optional[ExportJob] = None) -> Dict[str, str]:
         """{"weights": ..., "activations": ...} of an artifact precision."""

@@ -71,7 +71,9 @@ class TFLiteTarget(Target):
             data = self._float(job.model, precision)
         data = tflite_compact.compact_relative_bias(data, notes)
         data = tflite_compact.shorten_tensor_names(data, notes)
-        data = tflite_io.name_io(data, notes=notes)
+        if job.outputs == "probabilities":
+            data = tflite_io.append_softmax(data, notes)
+        data = tflite_io.name_io(data, outputs=(job.outputs,), notes=notes)
         mean, std = ((0.0,) * 3, (1.0,) * 3) if pixel_input else job.mean_std
         notes["validated_runtime"] = validated_runtime()
         data = add_image_classifier_metadata(

@@ -1,4 +1,6 @@
-"""The names an app sees: every .tflite file takes `image` and gives `logits`.
+"""The names an app sees: every .tflite file takes `image` and gives `probabilities`
+(a float softmax at the end, `tinymoat-export --outputs probabilities`, the default)
+or `logits`.
 
 The converter names a model's tensors after whatever it converted: a Keras
 model's inputs become `serving_default_image:0`, a concrete function's
@@ -13,11 +15,41 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
 
+import numpy as np
+
 from .tflite_metadata.tflite_model import fb, load, serialize
 
 INPUT_NAMES = ("image",)
 OUTPUT_NAMES = ("logits",)
 SIGNATURE_KEY = "serving_default"
+
+
+def append_softmax(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
+    """The model with a float32 SOFTMAX after its float32 output: apps that read scores
+    (Android's Task Library, MediaPipe) then get probabilities. XNNPACK runs it in the
+    same partition as the rest (after the int8 graph's final DEQUANTIZE)."""
+    from .tflite_graph import TFLiteGraph
+    model = load(model_bytes)
+    graph = TFLiteGraph(model)
+    sub = graph.sub
+    if len(sub.outputs) != 1:
+        raise ValueError(f"expected one output, found {len(sub.outputs)}")
+    logits = int(sub.outputs[0])
+    tensor = sub.tensors[logits]
+    if tensor.type != fb.TensorType.FLOAT32:
+        raise ValueError("probabilities need float32 logits (an int8/uint8 output type "
+                         "keeps logits)")
+    probabilities = graph.tensor("probabilities", tensor.shape, fb.TensorType.FLOAT32)
+    if tensor.shapeSignature is not None:
+        sub.tensors[probabilities].shapeSignature = tensor.shapeSignature
+    options = fb.SoftmaxOptionsT()
+    options.beta = 1.0
+    sub.operators.append(graph.op("SOFTMAX", 1, [logits], [probabilities],
+                                  fb.BuiltinOptions.SoftmaxOptions, options))
+    sub.outputs = np.asarray([probabilities], np.int32)
+    if notes is not None:
+        notes["output"] = "probabilities: a float32 SOFTMAX after the logits"
+    return serialize(model)
 
 
 def name_io(model_bytes: bytes, inputs: Sequence[str] = INPUT_NAMES,

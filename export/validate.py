@@ -1,5 +1,8 @@
 """Agreement of an artifact's logits with the float Keras model's.
 
+An artifact that outputs probabilities is compared through logits_of (its
+log-probabilities on the reference's scale).
+
 The figures: top-1 agreement, top-5 overlap, max and mean absolute logit
 error, SQNR (signal-to-quantization-noise ratio of the logits, in dB), and
 top-1 accuracy when labels are known: of the artifact, of its reference and
@@ -14,6 +17,21 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 import numpy as np
+
+def logits_of(probabilities: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Logits to compare with `reference` from an artifact's probabilities.
+
+    log(p) is the artifact's logits less their log-sum-exp; adding the reference's
+    log-sum-exp puts them on the reference's scale, so the error measured is that of
+    the log-probabilities, and the figures (and thresholds) mean what they mean for a
+    logits output. Probabilities that underflowed to 0 count as the smallest float32.
+    """
+    reference = np.asarray(reference, np.float64)
+    top = reference.max(axis=1, keepdims=True)
+    lse = top + np.log(np.sum(np.exp(reference - top), axis=1, keepdims=True))
+    p = np.maximum(np.asarray(probabilities, np.float64), np.finfo(np.float32).tiny)
+    return np.log(p) + lse
+
 
 def topk(logits: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-logits, axis=1, kind="stable")[:, :k]

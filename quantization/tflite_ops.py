@@ -133,7 +133,8 @@ def tflite_ops(tflite_model, subgraph: int = 0) -> List[Op]:
 def _is_io_edge(details: OpDetails, inputs: Sequence[str], outputs: Sequence[str]) -> bool:
     if details.name == "QUANTIZE" and details.inputs and details.inputs[0].name in inputs:
         return True
-    if details.name == "DEQUANTIZE" and details.outputs and details.outputs[0].name in outputs:
+    if details.name in ("DEQUANTIZE", "SOFTMAX") and details.outputs and \
+            details.outputs[0].name in outputs:
         return True
     return False
 
@@ -143,8 +144,13 @@ def float_op_details(tflite_model, subgraph: int = 0) -> List[OpDetails]:
     buf = _as_bytes(tflite_model)
     inputs, outputs = io_details(buf, subgraph)
     in_names, out_names = {t.name for t in inputs}, {t.name for t in outputs}
+    details = op_details(buf, subgraph)
+    # A float SOFTMAX that turns the dequantized logits into the model's probability
+    # output belongs to the output edge too (tinymoat-export --outputs probabilities).
+    out_names |= {d.inputs[0].name for d in details if d.name == "SOFTMAX" and d.inputs
+                  and d.outputs and d.outputs[0].name in out_names}
     found = []
-    for d in op_details(buf, subgraph):
+    for d in details:
         dtypes = [t.dtype for t in d.inputs + d.outputs]
         if any(t in FLOAT_TYPES for t in dtypes) and not _is_io_edge(d, in_names, out_names):
             found.append(d)
@@ -155,8 +161,8 @@ def float_ops(tflite_model, subgraph: int = 0) -> List[Op]:
     """Ops that read or write a float tensor, except the model's own I/O edge.
 
     The QUANTIZE of a float model input and the DEQUANTIZE of a float model
-    output are the edge of a full-integer model converted with float I/O and
-    are not reported; any other DEQUANTIZE (e.g. of float16 or hybrid weights)
+    output (with the float SOFTMAX after it that gives probabilities) are the
+    edge of a full-integer model converted with float I/O and are not reported; any other DEQUANTIZE (e.g. of float16 or hybrid weights)
     is. An empty list means every op between input and output is integer.
     """
     return [d.op for d in float_op_details(tflite_model, subgraph)]

@@ -132,6 +132,18 @@ def test_int8_is_qdq_with_per_channel_int8_weights(artifacts):
     assert all(numpy_helper.to_array(inits[n.input[2]]).dtype == np.uint8 for n in activations)
 
 
+def test_int8_attention_weights_keep_the_whole_softmax_range(artifacts):
+    # Calibrated min/max of a softmax output clips other images' sharper attention peaks.
+    model = onnx.load(artifacts["int8"])
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    softmax = {n.output[0] for n in model.graph.node if n.op_type == "Softmax"}
+    quantized = [n for n in model.graph.node if n.op_type == "QuantizeLinear"
+                 and n.input[0] in softmax]
+    assert len(quantized) == len(softmax) > 0
+    for node in quantized:
+        assert inits[node.input[1]] == np.float32(1 / 255) and inits[node.input[2]] == 0
+
+
 def test_onnx_runtime_runs_the_int8_graph_in_integer_kernels(artifacts, tmp_path):
     """From ORT's optimized graph: every Conv and MatMul became QLinearConv/QLinearMatMul
     (a Conv left in float between DequantizeLinear nodes is the slow path)."""
@@ -214,7 +226,7 @@ def test_identity_reshapes_are_dropped_and_others_kept():
         helper.make_node("Reshape", ["mean", "same"], ["mean_again"]),
         helper.make_node("Sub", ["x", "mean_again"], ["centred"]),
         helper.make_node("Reshape", ["centred", "flat"], ["y"])], "g", [x], [y], [same, flat])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     assert onnx_target.drop_identity_reshapes(model) == 1
     assert [n.op_type for n in model.graph.node] == ["ReduceMean", "Sub", "Reshape"]
     assert list(model.graph.node[1].input) == ["x", "mean"]
@@ -239,6 +251,36 @@ def test_relative_bias_is_stored_as_tables_and_stays_exact(tmp_path):
     pixels = np.random.default_rng(3).integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
     np.testing.assert_allclose(TARGET.predict(path, pixels), _keras_logits(job, pixels),
                                atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_compact_relative_bias_forms_give_the_dense_bias_bit_for_bit(separable):
+    # A 4x6 window (not square, so rows and columns cannot be swapped unnoticed), 4 heads.
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    from tinymoat.export.onnx.convert import compact_relative_bias
+    height, width, heads = 4, 6, 4
+    table = np.random.default_rng(7).normal(size=(1, heads, 2 * height - 1, 2 * width - 1))
+    i, j, x, y = np.meshgrid(*(np.arange(n) for n in (height, width, height, width)),
+                             indexing="ij")
+    dense = table[:, :, x - i + height - 1, y - j + width - 1].astype(np.float32)
+    dense = dense.reshape(1, heads, height * width, height * width)
+    shape = list(dense.shape)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["scores", "bias"], ["out"])], "g",
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, shape)],
+        [numpy_helper.from_array(dense, "bias")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    replaced, saved = compact_relative_bias(model, separable=separable)
+    assert replaced == 1 and saved > 0
+    assert not any(list(i.dims) == shape for i in model.graph.initializer)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    out = session.run(None, {"scores": np.zeros(shape, np.float32)})[0]
+    np.testing.assert_array_equal(out, dense)
 
 
 # Entropy (KL) clips harder; on the micro model with noise images it costs ~15 dB.
@@ -467,6 +509,7 @@ def test_latency_harness_feeds_raw_pixels_to_a_uint8_input(tmp_path):
 def test_ort_keeps_the_relative_bias_tables(tmp_path):
     # At 128 the micro model has 3 bias tables (see test_relative_bias_is_stored_as_tables...);
     # constant folding would turn each Gather(table, index) back into a dense [.., S, S] tensor.
+    # The .ort expands each table in two Gathers (by columns, then rows of W values).
     model = build_micro(input_size=128, batch_size=1)
     tinymoat.load_deeplab2_checkpoint(model, MICRO / "model.ckpt")
     job = _job(model, size=128)
@@ -476,8 +519,12 @@ def test_ort_keeps_the_relative_bias_tables(tmp_path):
     graph = _ort_graph(str(tmp_path / "m.ort"))
     gathers = [graph.Nodes(i) for i in range(graph.NodesLength())
                if graph.Nodes(i).OpType() == b"Gather"]
-    assert len(gathers) == 3
+    assert len(gathers) == 6
     tensors = [graph.Initializers(i) for i in range(graph.InitializersLength())]
     dims = [(list(t.DimsAsNumpy()), t.DataType()) for t in tensors]
-    assert ([64, 64], INT32) in dims and ([16, 16], INT32) in dims  # the index tables
+    for size in (8, 4):  # the index tables: [W, W] by column, [H, W, H] by row
+        assert ([size, size], INT32) in dims and ([size] * 3, INT32) in dims, dims
     assert not any(d[-2:] == [64, 64] for d, kind in dims if kind == FLOAT)  # no dense 8x8 bias
+    pixels = np.random.default_rng(5).integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
+    np.testing.assert_allclose(OrtTarget(target).predict(str(tmp_path / "m.ort"), pixels),
+                               target.predict(str(tmp_path / "m.onnx"), pixels), atol=1e-5, rtol=0)

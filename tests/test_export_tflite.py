@@ -119,3 +119,38 @@ def test_report_notes_and_metadata_name_the_runtime_the_artifact_was_validated_i
     runtime = f"ai-edge-litert {importlib.metadata.version('ai-edge-litert')}"
     assert notes["validated_runtime"] == runtime
     assert read_metadata(open(path, "rb").read())["description"].endswith(f"validated in {runtime}")
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_probabilities_output_for_apps_that_read_scores(job, held_out, tmp_path, precision):
+    import dataclasses
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tinymoat.export.validate import logits_of
+    pixels, reference = held_out
+    target, figures = TFLiteTarget(), {}
+    for outputs in ("logits", "probabilities"):
+        path = str(tmp_path / f"{outputs}.tflite")
+        notes = target.export(dataclasses.replace(job, outputs=outputs), precision, path)
+        out = target.predict(path, pixels)
+        if outputs == "probabilities":
+            np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+            assert np.all(out >= 0)
+            out = logits_of(out, reference)
+        figures[outputs] = compare(reference, out)
+    # the same graph, a softmax after it: the same agreement (float32: both at float
+    # rounding, where log(softmax) adds its own)
+    with_softmax, without = figures["probabilities"]["sqnr_db"], figures["logits"]["sqnr_db"]
+    assert min(with_softmax, without) > 100 or abs(with_softmax - without) <= 1.5
+    assert figures["probabilities"]["top1_agreement"] == figures["logits"]["top1_agreement"]
+    interpreter = Interpreter(model_path=path, num_threads=1)
+    assert interpreter.get_signature_list() == {
+        "serving_default": {"inputs": ["image"], "outputs": ["probabilities"]}}
+    assert [d["op_name"] for d in interpreter._get_ops_details()][-1] == "SOFTMAX"
+    meta = read_metadata(open(path, "rb").read())
+    assert meta["output"]["name"] == "probability"  # Task Library / MediaPipe: probabilities
+    described = target.describe(path)
+    assert described["output"]["dtype"] == "float32"
+    if precision == "int8":  # the softmax is the output edge, not a float op of the graph
+        assert notes["float_ops"] == [] and described["float_ops"] == []

@@ -107,6 +107,21 @@ def test_litert_and_onnxruntime_one_and_two_threads(models, tmp_path, capsys):
     assert "harness overhead:" in stdout and "4 results written" in stdout
 
 
+def test_ort_format_files_run_in_onnxruntime(models, tmp_path, capsys):
+    ort_path = tmp_path / "tiny.ort"  # ONNX Runtime Mobile's format (tinymoat-export --ort)
+    options = onnxruntime.SessionOptions()
+    options.optimized_model_filepath = str(ort_path)
+    options.add_session_config_entry("session.save_model_format", "ORT")
+    onnxruntime.InferenceSession(str(models["onnx"]), options, providers=["CPUExecutionProvider"])
+    out = tmp_path / "out"
+    assert cli.main([str(tmp_path), "--threads", "1", "--runs", "3", "--warmup", "1",
+                     "--out", str(out)]) == 0, capsys.readouterr().err
+    docs = _results(out)
+    assert [(d["artifact"]["file"], d["runtime"]["name"]) for d in docs] == [
+        ("tiny.ort", "onnxruntime")]
+    assert docs[0]["latency_ms"]["runs"] == 3
+
+
 def test_xnnpack_off(models, tmp_path):
     out = tmp_path / "out"
     assert cli.main([str(models["float"]), "--no-xnnpack", "--threads", "1,2", "--runs", "4",

@@ -7,7 +7,7 @@ from typing import Dict
 
 import numpy as np
 
-from ..relative_bias import factor, flat_index, worth_it
+from ..relative_bias import factor, flat_index, relative_indices, worth_it
 from ..target import ExportError, ExportJob
 from .canonical import INDEX_PREFIX, canonicalize
 
@@ -149,11 +149,20 @@ def _rename_value(graph, old: str, new: str, inputs_only: bool = False) -> None:
 
 # ------------------------------------------------------- relative-bias tables
 
-def compact_relative_bias(model):
-    """Replaces dense float32 [..., S, S] constants that only feed Adds by Gather(table, index).
+def compact_relative_bias(model, separable: bool = False):
+    """Replaces dense float32 [..., S, S] constants that only feed Adds by a compact table.
 
-    Returns (constants replaced, bytes saved). Blocks with the same window share
-    one int32 [S, S] index initializer.
+    Returns (constants replaced, bytes saved). The default form is one
+    Gather(flat table, int32 [S, S] index), shared index initializers per
+    window size: the form the .onnx keeps, which ONNX Runtime folds into the
+    dense tensor when it loads the file. `separable` is the form for a file
+    that runs as stored (the .ort): ORT's Gather copies one element per index
+    (on tiny-moat-0 the nine [S, S] Gathers took 3 ms of 14), so the table,
+    stored transposed [..., 2W-1, 2H-1], is first expanded by columns into
+    the small [..., W, 2H-1, W] (Gather of rows of 2H-1 values by an int32
+    [W, W] index, Transpose), whose rows of W values one Gather by an int32
+    [H, W, H] index copies into [..., H, W, H, W] = [..., S, S]. Each step
+    copies values, so the result is the dense tensor bit for bit.
     """
     from onnx import TensorProto, helper, numpy_helper
     graph = model.graph
@@ -165,6 +174,15 @@ def compact_relative_bias(model):
     indices: Dict[tuple, str] = {}
     keep, new_inits, new_nodes = [], [], []
     replaced, saved = 0, 0
+
+    def index(key, values: np.ndarray) -> str:
+        nonlocal saved
+        if key not in indices:
+            indices[key] = f"{INDEX_PREFIX}{key}"
+            new_inits.append(numpy_helper.from_array(values, indices[key]))
+            saved -= values.nbytes
+        return indices[key]
+
     for init in graph.initializer:
         dims = tuple(init.dims)
         found = None
@@ -176,19 +194,40 @@ def compact_relative_bias(model):
             keep.append(init)
             continue
         table, height, width = found
-        table = table.reshape(table.shape[:-2] + (-1,))  # flat [..., (2H-1)(2W-1)]
-        key = (height, width)
-        if key not in indices:
-            indices[key] = f"{INDEX_PREFIX}{height}x{width}"
-            index = flat_index(height, width)
-            new_inits.append(numpy_helper.from_array(index, indices[key]))
-            saved -= index.nbytes
-        new_inits.append(numpy_helper.from_array(table, init.name + "_table"))
-        new_nodes.append(helper.make_node("Gather", [init.name + "_table", indices[key]],
-                                          [init.name], name=init.name + "_gather",
-                                          axis=table.ndim - 1))
         replaced += 1
         saved += values.nbytes - table.nbytes
+        name = init.name
+        if not separable:
+            table = table.reshape(table.shape[:-2] + (-1,))  # flat [..., (2H-1)(2W-1)]
+            new_inits.append(numpy_helper.from_array(table, name + "_table"))
+            new_nodes.append(helper.make_node(
+                "Gather", [name + "_table", index(f"{height}x{width}", flat_index(height, width))],
+                [name], name=name + "_gather", axis=table.ndim - 1))
+            continue
+        lead = table.ndim - 2
+        rows = height * 2 - 1
+        window = (np.arange(width)[None, :, None] * rows                      # [i, j, x]
+                  + relative_indices(height)[:, None, :]).astype(np.int32)
+        shapes = {"_by_column": np.array(list(table.shape[:-2]) + [width * rows, width]),
+                  "_shape": np.array(values.shape)}
+        new_inits.append(numpy_helper.from_array(np.ascontiguousarray(np.swapaxes(table, -1, -2)),
+                                                 name + "_table"))  # [.., 2W-1, 2H-1]
+        for suffix, dims in shapes.items():
+            new_inits.append(numpy_helper.from_array(dims.astype(np.int64), name + suffix))
+            saved -= dims.size * 8
+        new_nodes += [  # [.., c, r] -> [.., j, y, r] -> [.., j, r, y] -> [.., (j r), y]
+            helper.make_node("Gather", [name + "_table", index(width, relative_indices(width))],
+                             [name + "_columns"], name=name + "_columns", axis=lead),
+            helper.make_node("Transpose", [name + "_columns"], [name + "_column_major"],
+                             name=name + "_column_major",
+                             perm=list(range(lead)) + [lead, lead + 2, lead + 1]),
+            helper.make_node("Reshape", [name + "_column_major", name + "_by_column"],
+                             [name + "_windows"], name=name + "_windows"),
+            # [.., i, j, x, y]: rows of W values, then [.., S, S]
+            helper.make_node("Gather", [name + "_windows", index(f"{height}x{width}w", window)],
+                             [name + "_tokens"], name=name + "_tokens", axis=lead),
+            helper.make_node("Reshape", [name + "_tokens", name + "_shape"], [name],
+                             name=name + "_reshape")]
     if replaced:
         del graph.initializer[:]
         graph.initializer.extend(keep + new_inits)

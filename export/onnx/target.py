@@ -34,6 +34,9 @@ class OnnxTarget(Target):
     description = (f"ONNX opset {OPSET} for ONNX Runtime; int8 is QDQ (per-channel int8 weights, "
                    "uint8 or int8 activations) from static calibration, taking uint8 pixels")
 
+    def output_kind(self, job, precision):
+        return "logits"
+
     def precision_detail(self, precision, job=None):
         if self.precisions.get(precision, precision) != "int8":
             return {"weights": "float32", "activations": "float32"}
