@@ -177,22 +177,14 @@ def export_rows(model, variant, size, calibration_count, onnx):
 
 def agreement(model, images, rows):
     """{row name: (SQNR dB, top-1 agreement)} of each TFLite row against the Keras model."""
-    from tinymoat.export.tflite import dequantize, quantize
     from tinymoat.export.validate import compare
+    from tinymoat.quantization.evaluate import run_tflite
     reference = model.predict(images, batch_size=8, verbose=0)
     found = {}
     for name, kind, data, _ in rows:
         if kind != "tflite":
             continue
-        interpreter = _litert()(model_content=data)
-        interpreter.allocate_tensors()
-        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-        logits = []
-        for image in images:
-            interpreter.set_tensor(inp["index"], quantize(image[None], inp))
-            interpreter.invoke()
-            logits.append(dequantize(interpreter.get_tensor(out["index"]), out))
-        figures = compare(reference, np.concatenate(logits))
+        figures = compare(reference, run_tflite(data, images))
         found[name] = (float(figures["sqnr_db"]), float(figures["top1_agreement"]))
     return found
 

@@ -71,22 +71,14 @@ def _export(job, precision, folder, name):
 
 def _sqnr(model, job, path):
     """(SQNR dB, top-1 agreement) of the INT8 graph against the Keras model on photo crops."""
-    from ai_edge_litert.interpreter import Interpreter
-
     from tinymoat import data
-    from tinymoat.export.tflite import dequantize, quantize
     from tinymoat.export.validate import compare
+    from tinymoat.quantization.evaluate import run_tflite
     images = job.normalized(data.sample_photo_crops(SIZE, count=HELD_OUT, seed=1).pixels)
     reference = model.predict(images, batch_size=8, verbose=0)
-    interpreter = Interpreter(model_path=path)
-    interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    logits = []
-    for image in images:
-        interpreter.set_tensor(inp["index"], quantize(image[None], inp))
-        interpreter.invoke()
-        logits.append(dequantize(interpreter.get_tensor(out["index"]), out))
-    figures = compare(reference, np.concatenate(logits))
+    with open(path, "rb") as f:
+        logits = run_tflite(f.read(), images)
+    figures = compare(reference, logits)
     return float(figures["sqnr_db"]), float(figures["top1_agreement"])
 
 

@@ -528,3 +528,28 @@ def test_ort_keeps_the_relative_bias_tables(tmp_path):
     pixels = np.random.default_rng(5).integers(0, 256, (2, 128, 128, 3), dtype=np.uint8)
     np.testing.assert_allclose(OrtTarget(target).predict(str(tmp_path / "m.ort"), pixels),
                                target.predict(str(tmp_path / "m.onnx"), pixels), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_probabilities_output_ends_in_a_float_softmax(job, artifacts, tmp_path, precision):
+    import dataclasses
+
+    from tinymoat.export.validate import compare, logits_of
+    path = str(tmp_path / f"probabilities_{precision}.onnx")
+    notes = TARGET.export(dataclasses.replace(job, outputs="probabilities"), precision, path)
+    assert notes["output"].startswith("probabilities")
+    pixels = np.random.default_rng(5).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    reference = _keras_logits(job, pixels)
+    probabilities = TARGET.predict(path, pixels)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    logits = TARGET.predict(artifacts[precision], pixels)
+    # the same graph with a softmax after it: log-probabilities on the reference's scale
+    # are the logits' agreement
+    with_softmax = compare(reference, logits_of(probabilities, reference))["sqnr_db"]
+    without = compare(reference, logits)["sqnr_db"]
+    assert min(with_softmax, without) > 100 or abs(with_softmax - without) <= 1.5
+    info = TARGET.describe(path)
+    assert info["outputs"] == [{"name": "probabilities", "type": "float", "shape": [1, 10]}]
+    assert all(info["checks"].values()), info["checks"]
+    meta = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert meta["tinymoat.output"].startswith("probabilities")

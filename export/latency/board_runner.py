@@ -361,19 +361,28 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--delegate", default=None)
     parser.add_argument("--seed", type=int, default=0)
-    try:
+    def measure():
         args = parser.parse_args(argv)
         if not os.path.isfile(args.model):
             raise RunnerError(EXIT_USAGE, f"{args.model}: no such file")
-        result = run(args.model, args.threads, args.delegate, args.runs, args.warmup, args.seed)
+        return run(args.model, args.threads, args.delegate, args.runs, args.warmup, args.seed)
+
+    return report("board_runner", measure)
+
+
+def report(prog: str, measure) -> int:
+    """Runs `measure()` and prints its result as one JSON line; any failure is one line
+    on stderr and the exit status its kind has (usage, missing runtime, model rejected)."""
+    try:
+        result = measure()
     except RunnerError as exc:
-        print(f"board_runner: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.code
     except ImportError as exc:  # numpy, or a runtime's own dependency, is missing
-        print(f"board_runner: error: missing module on this machine: {exc}", file=sys.stderr)
+        print(f"{prog}: error: missing module on this machine: {exc}", file=sys.stderr)
         return EXIT_NO_RUNTIME
     except Exception as exc:  # the runtime rejected the model: one line, not a traceback
-        print(f"board_runner: error: {type(exc).__name__}: {' '.join(str(exc).split())}",
+        print(f"{prog}: error: {type(exc).__name__}: {' '.join(str(exc).split())}",
               file=sys.stderr)
         return EXIT_MODEL
     sys.stdout.write(json.dumps(result) + "\n")

@@ -21,7 +21,6 @@ round, so machine noise hits all alike. Exit status as ``board_runner.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,8 +32,7 @@ except ImportError:  # run as a script: board_runner.py and stats.py are beside 
     import stats
 
 RunnerError = board_runner.RunnerError
-EXIT_USAGE, EXIT_NO_RUNTIME, EXIT_MODEL = (board_runner.EXIT_USAGE, board_runner.EXIT_NO_RUNTIME,
-                                           board_runner.EXIT_MODEL)
+EXIT_USAGE = board_runner.EXIT_USAGE
 
 
 def graph_facts(interpreter) -> dict:
@@ -158,7 +156,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--delegate", default="xnnpack", choices=board_runner.LITERT_DELEGATES)
-    try:
+    def measure():
         args = parser.parse_args(argv)
         for path in args.models + [args.inputs]:
             if not os.path.isfile(path):
@@ -166,20 +164,10 @@ def main(argv=None) -> int:
         if not os.path.isdir(args.outputs):
             raise RunnerError(EXIT_USAGE, f"{args.outputs}: not a directory")
         feeds = _load_feeds(args.inputs, len(args.models))
-        result = run(args.models, feeds, args.outputs, args.threads, args.delegate, args.runs,
-                     args.warmup)
-    except RunnerError as exc:
-        print(f"runtime_runner: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return exc.code
-    except ImportError as exc:
-        print(f"runtime_runner: error: missing module: {exc}", file=sys.stderr)
-        return EXIT_NO_RUNTIME
-    except Exception as exc:  # the runtime rejected a model: one line, not a traceback
-        print(f"runtime_runner: error: {type(exc).__name__}: {' '.join(str(exc).split())}",
-              file=sys.stderr)
-        return EXIT_MODEL
-    sys.stdout.write(json.dumps(result) + "\n")
-    return 0
+        return run(args.models, feeds, args.outputs, args.threads, args.delegate, args.runs,
+                   args.warmup)
+
+    return board_runner.report("runtime_runner", measure)
 
 
 if __name__ == "__main__":

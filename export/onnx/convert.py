@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import copy
 from typing import Dict
 
 import numpy as np
@@ -15,6 +16,7 @@ from .canonical import INDEX_PREFIX, canonicalize
 # GlobalAveragePool -> ReduceMean; 17 keeps older (mobile) runtimes able to load the file.
 OPSET = 17
 INPUT, OUTPUT = "image", "logits"
+PROBABILITIES = "probabilities"   # the output instead of OUTPUT with --outputs probabilities
 
 
 def float_model(job: ExportJob, notes: Dict, gelu: str = "erf"):
@@ -130,6 +132,22 @@ def pixel_input(model, mean, std) -> None:
     nodes += list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
+    canonicalize(model)
+
+
+def probabilities_output(model) -> None:
+    """Ends the graph in a float Softmax over the classes, output PROBABILITIES
+    (`tinymoat-export --outputs probabilities`); the logits stay an inner value."""
+    from onnx import helper
+    graph = model.graph
+    if len(graph.output) != 1 or graph.output[0].name != OUTPUT:
+        raise ExportError(f"onnx: expected one output named {OUTPUT!r}")
+    probabilities = copy.deepcopy(graph.output[0])
+    probabilities.name = PROBABILITIES
+    graph.node.append(helper.make_node("Softmax", [OUTPUT], [PROBABILITIES], axis=-1,
+                                       name="probabilities"))
+    del graph.output[:]
+    graph.output.append(probabilities)
     canonicalize(model)
 
 

@@ -13,7 +13,7 @@ from tinymoat.preprocess import NORMALIZATION
 from ..target import METADATA_PREFIX as PREFIX
 from ..target import ExportJob
 from .canonical import INDEX_PREFIX
-from .convert import INPUT, OUTPUT
+from .convert import INPUT, OUTPUT, PROBABILITIES
 
 INPUT_LAYOUT = "NHWC, RGB, (x - mean) / std"
 # A uint8 input: the graph normalises with the mean and std it states.
@@ -22,8 +22,10 @@ INPUT_TYPES = {INPUT_LAYOUT: "float", PIXEL_LAYOUT: "uint8"}  # input_layout -> 
 
 
 def metadata(job: ExportJob, precision: str, pixels: bool = False) -> Dict[str, str]:
+    output = ("probabilities [1, classes], softmax of the logits"
+              if job.outputs == "probabilities" else "logits [1, classes], no softmax")
     return job.metadata(precision, input_layout=PIXEL_LAYOUT if pixels else INPUT_LAYOUT,
-                        output="logits [1, classes], no softmax")
+                        output=output)
 
 
 def write_metadata(model, job: ExportJob, precision: str, pixels: bool = False) -> None:
@@ -137,7 +139,8 @@ def _checks(info: Dict, meta: Dict) -> Dict[str, bool]:
         "checker": info["checker"] == "passed",
         "input": layout in INPUT_TYPES and info["inputs"] == [
             {"name": INPUT, "type": INPUT_TYPES[layout], "shape": [1, height, width, 3]}],
-        "output": info["outputs"] == [{"name": OUTPUT, "type": "float",
+        "output": info["outputs"] == [{"name": PROBABILITIES if str(meta.get(
+            PREFIX + "output", "")).startswith(PROBABILITIES) else OUTPUT, "type": "float",
                                        "shape": [1, len(labels)]}],
         "normalization": (meta.get(PREFIX + "mean"), meta.get(PREFIX + "std")) == tuple(
             list(v) for v in NORMALIZATION.get(meta.get(PREFIX + "normalization"), ((), ()))),

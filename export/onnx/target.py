@@ -15,7 +15,7 @@ from tinymoat.fileio import sha256
 
 from ..target import METADATA_PREFIX as PREFIX
 from ..target import ExportError, ExportJob, Target
-from .convert import OPSET, float_model, pixel_input
+from .convert import OPSET, float_model, pixel_input, probabilities_output
 from .describe import describe_model, describe_ort, write_metadata
 from .mobile import ORT_STYLE, to_ort, usability
 from .qdq import CALIBRATION, quantize
@@ -33,9 +33,6 @@ class OnnxTarget(Target):
     precisions = {"float32": "float32", "int8": "int8"}
     description = (f"ONNX opset {OPSET} for ONNX Runtime; int8 is QDQ (per-channel int8 weights, "
                    "uint8 or int8 activations) from static calibration, taking uint8 pixels")
-
-    def output_kind(self, job, precision):
-        return "logits"
 
     def precision_detail(self, precision, job=None):
         if self.precisions.get(precision, precision) != "int8":
@@ -72,6 +69,9 @@ class OnnxTarget(Target):
                           "float32, normalised") + (
             " (int8 input is TFLite only)" if precision == "int8" and job.input_type == "int8"
             else "")
+        if job.outputs == "probabilities":
+            probabilities_output(model)
+            notes["output"] = "probabilities: a float Softmax after the logits"
         write_metadata(model, job, precision, pixels)
         onnx.checker.check_model(model)
         with open(path, "wb") as f:
