@@ -1,4 +1,4 @@
-"""ARM64 correctness: the TFLite exports in LiteRT's aarch64 build, emulated (issue 16).
+"""ARM64 correctness: the TFLite exports in LiteRT's aarch64 build, emulated.
 
     python bench/arm64_check.py [--crops 8] [--no-record]
 
@@ -24,7 +24,7 @@ per-crop SQNR and the top-1 agreement (INT8), the XNNPACK partitions and the
 ops the ARM build's XNNPACK takes and leaves outside, and how long each step
 took. Timing under emulation says nothing about phones and is not measured.
 
-Targets (issue 16), each printed with PASS/FAIL, against both x86 runtimes:
+Targets, each printed with PASS/FAIL, against both x86 runtimes:
 float32 within 1e-4 relative; INT8 same top-1 on every crop and >= 30 dB SQNR.
 """
 

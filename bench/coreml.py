@@ -1,4 +1,4 @@
-"""Core ML packages of tiny-moat-0 at 224: size and agreement with the Keras model, issue 18.
+"""Core ML packages of tiny-moat-0 at 224: size and agreement with the Keras model.
 
     python bench/coreml.py [--held-out 24] [--calibration 8] [--no-record]
 
@@ -11,7 +11,7 @@ every package on held-out photo crops. Core ML packages run in the NumPy
 reference executor (tinymoat.export.coreml_executor: the Core ML runtime
 needs macOS), the TFLite INT8 in the LiteRT interpreter.
 
-Targets (issue 18), each printed PASS/FAIL: SQNR against the Keras logits
+Targets, each printed PASS/FAIL: SQNR against the Keras logits
 >= 60 dB (float32), >= 35 dB (float16), >= the TFLite INT8's minus 1 dB
 (weights8, int8); package bytes per parameter <= 4.2 (float32) and <= 1.25
 (weights8, int8); every package's numerics run. Writes the table to
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
         command = "python bench/coreml.py" + "".join(
             f" --{k.replace('_', '-')} {v}" for k, v in (("held_out", args.held_out),
                                                          ("calibration", args.calibration)))
-        path = write_section("coreml", "Core ML packages: size and agreement (issue 18)",
+        path = write_section("coreml", "Core ML packages: size and agreement",
                              command, body)
         print(f"wrote {path}", file=sys.stderr)
     return 0 if all(verdicts) else 1

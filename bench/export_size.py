@@ -2,7 +2,7 @@
 
     python bench/export_size.py [--variant tiny-moat-0] [--sizes 224,256] [--targets tflite,onnx,coreml]
 
-Targets (issue 5): INT8 TFLite <= 1.20 bytes per parameter and float32 TFLite
+Targets: INT8 TFLite <= 1.20 bytes per parameter and float32 TFLite
 <= 4.2, at both sizes. Weights are seeded random values drawn like the
 deeplab2 fixtures' (weights.py): fresh Keras initialisation has many equal
 constants (zero gammas and biases) that converters store once, which made

@@ -1,4 +1,4 @@
-"""INT8 vs float32 latency of tiny-MOAT in the LiteRT interpreter (XNNPACK), issue 6.
+"""INT8 vs float32 latency of tiny-MOAT in the LiteRT interpreter (XNNPACK).
 
     python bench/int8_speed.py [--variants tiny-moat-0] [--size 224] [--runs 40]
                                [--no-onnx] [--calibration 8] [--no-record]
@@ -16,7 +16,7 @@ threads. Rows per variant:
                         model (TFLiteConverter, PTQ with a representative dataset)
                         - the "before" rows
 and MobileNetV2-1.0 float32/int8 (random weights, plain conversion), plus
-ONNX Runtime rows (issue 17):
+ONNX Runtime rows:
 
   onnx float32 / int8   the export's ONNX target (OnnxTarget; int8: its default QDQ
                         graph, uint8 pixel input, U8S8)
@@ -30,13 +30,13 @@ ONNX Runtime rows (issue 17):
   tflite int8-tanh      the full INT8 graph with GELU's tanh form in int8 ops
                         (tinymoat-export --int8 --gelu tanh)
 
-Targets (issue 6, first variant), printed for each INT8 graph: int8/float32
+Targets (first variant), printed for each INT8 graph: int8/float32
 <= 0.75 at 1 thread (stretch: <= MobileNetV2's own ratio); ms per G-MAC of
 INT8 within 1.25x of MobileNetV2 INT8; 2 threads >= 1.6x faster than 1
 thread; float32 no slower than the plain float32 conversion; agreement with
 the float Keras model (SQNR on held-out photo crops) at least the plain
 INT8 conversion's, also on the tiny_moat0_224 checkpoint fixture's weights
-when ../shared is beside the repository (agreement only). Targets of issue 17
+when ../shared is beside the repository (agreement only). The ONNX targets
 (ONNX): ORT INT8/float32 at 1 thread <= 0.75, or within 1.15x of MobileNetV2's
 ORT ratio (quantize_static defaults) where that is higher; ORT float32 <= 1.2x
 the TFLite float32 in LiteRT; ONNX INT8 SQNR >= the TFLite INT8's - 1 dB (random
@@ -396,7 +396,7 @@ def onnx_targets(v, ms, ratio, agreed, info, emit):
                        ort_bytes <= ORT_SIZE_LIMIT * onnx_bytes,
                        f"{ort_bytes / 1e6:.3f} vs {onnx_bytes / 1e6:.3f} MB "
                        f"({ort_bytes / onnx_bytes:.3f}x)"))
-    emit(f"\nTargets (issue 17), {v} ONNX (ONNX Runtime CPU EP, 1 thread)")
+    emit(f"\nONNX targets, {v} (ONNX Runtime CPU EP, 1 thread)")
     for text, ok, value in checks:
         emit(f"    {verdict(ok)}  {text}: {value}")
 
@@ -517,7 +517,7 @@ def main(argv=None) -> int:
     f, plain_f = f"{v} tflite float32", f"{v} plain float32"
     mnet = ratio["mobilenet_v2"][0]
     mnet_q = "mobilenet_v2 int8"
-    emit("\nTargets (issue 6), for the default full-INT8 graph, --mixed and --gelu tanh")
+    emit("\nTFLite INT8 targets, for the default full-INT8 graph, --mixed and --gelu tanh")
     for graph in GRAPHS:
         q = f"{v} tflite {graph}"
         mine = ratio[q][0]

@@ -1,4 +1,4 @@
-"""tiny-MOAT INT8 on every TFLite runtime an app embeds, beside MobileNetV2 (issue 16).
+"""tiny-MOAT INT8 on every TFLite runtime an app embeds, beside MobileNetV2.
 
     python bench/runtime_matrix.py [--runtimes litert-2.3,litert-1.4,tflite-2.14]
                                    [--runs 15] [--calibration 8] [--no-record]
@@ -23,7 +23,7 @@ is the INT8 graph with its attention matmuls as float islands
 takes whole. SQNR against the float Keras
 model on held-out photo crops is printed for each INT8 graph.
 
-Targets (issue 16), each printed with PASS/FAIL: INT8/float32 within 1.15x of
+Targets, each printed with PASS/FAIL: INT8/float32 within 1.15x of
 MobileNetV2's on litert-2.3 and on litert-1.4; exactly one XNNPACK partition
 on litert-2.3 for every weight set. tflite-2.14 (its x86 build has no fast
 int8 kernels) is reported without a target.

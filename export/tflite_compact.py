@@ -28,16 +28,11 @@ before the first invoke (tests/test_tflite_compact.py checks it) and costs
 nothing per inference. The ops sit at the start of the graph, so the
 delegated ops stay in one XNNPACK partition.
 
-The previous form expanded the float table itself (GATHER, GATHER, then a
-float RESHAPE to [S, S] right before each ADD). XNNPACK took that RESHAPE
-and copied the bias on every invoke, 4.45 MB of float32 for tiny-moat-0 at
-224. `python bench/bias_cost.py` times the forms side by side (AMD EPYC,
-1 thread, 300 interleaved rounds, 2026-12-02): float32 24.26 ms, the
-previous form 24.38, dense constants 23.96, the plain conversion 24.37; INT8
-25.61, 25.63 and 25.39 ms. An earlier run of it (previous form against one
-GATHER by a stored flat index) had 24.15 against 23.54 ms, dense 23.51: the
-copy cost 0.5-2.5 %, and what separates this form from dense constants is
-within this shared machine's noise.
+Expanding the float table itself (GATHER, GATHER, then a float RESHAPE to
+[S, S] right before each ADD) would let XNNPACK take that RESHAPE and copy
+the bias on every invoke (4.45 MB of float32 for tiny-moat-0 at 224).
+`python bench/bias_cost.py` times the forms side by side; this one is within
+noise of dense constants.
 """
 
 from __future__ import annotations
