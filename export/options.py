@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gelu", choices=("sigmoid", "tanh"), default=None,
                    help="GELU of the full-integer TFLite graph: sigmoid (default, "
                    "x*sigmoid(1.702x), fastest) or tanh (GELU's tanh form, closer to the float "
-                   "model, two more int8 ops per GELU: tiny-moat-0 ~25%% slower on a CPU)")
+                   "model, two more int8 ops per GELU, slower on a CPU: docs/quantization.md)")
     p.add_argument("--variant", choices=list(VARIANTS), default=None)
     p.add_argument("--weights", help="deeplab2 checkpoint, tinymoat saved model, or a "
                    "tinymoat-train run folder (its QAT model is used for --int8)")

@@ -7,10 +7,10 @@ The default INT8 graph computes GELU as x * sigmoid(c x) (c = 1.702):
 
 LiteRT 2.3's XNNPACK runs that chain about as fast as LOGISTIC and MUL
 alone; the XNNPACK of LiteRT 1.4 (the line of the Android Maven artifacts)
-does not. Conv -> chain -> conv at 112x112x128, int8, 1 thread (AMD EPYC):
-the chain costs 0.065 ms on 2.3 and 0.65 ms on 1.4, while x * sigmoid(x)
-(LOGISTIC, MUL) costs 0.08 ms on both. In tiny-moat-0 at 224 the chains of
-the early high-resolution blocks were most of LiteRT 1.4's 3 ms gap to 2.3.
+does not: there the chain costs about ten times what x * sigmoid(x)
+(LOGISTIC, MUL) costs, and in tiny-moat-0 the chains of the early
+high-resolution blocks make most of LiteRT 1.4's gap to 2.3
+(bench/runtime_matrix.py measures both runtimes side by side).
 
 `fold_gelu_scale` removes the MUL by c without changing any int8 code, by
 relabelling scales. x gets scale c * s_x (so its codes now mean c x) and

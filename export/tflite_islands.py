@@ -6,13 +6,11 @@ default INT8 graph rewrites the first two into int8 ops XNNPACK does take
 (`tflite_integer.py`) and has no GELU op: its deploy graph uses the sigmoid
 form x * sigmoid(1.702 x) (MUL, LOGISTIC, MUL). The mixed graph instead
 computes all three in float, which is more exact and, for the softmax, a
-little faster on CPUs with fast float (one [4, 196, 196] softmax, 1 thread:
-0.045 ms float32 in XNNPACK, 0.11 ms for the int8 rewrite, 0.27 ms for
-TFLite's builtin int8 kernel). Its PTQ graph is quantized from the exact
-(erf) GELU, so the mixed graph has no approximation left: on trained
-tiny-moat-0 models (bench/accuracy.py) the sigmoid form cost 1.6 to 2.2 dB
-of agreement with the float model; the float GELU islands run as fast
-(bench/int8_speed.py).
+little faster on CPUs with fast float (XNNPACK's float softmax beats both the
+int8 rewrite and TFLite's builtin int8 kernel). Its PTQ graph is quantized
+from the exact (erf) GELU, so the mixed graph has no approximation left (the
+sigmoid form costs about 2 dB of agreement on trained models), and the float
+GELU islands run as fast (bench/int8_speed.py).
 
 `float_islands` rewrites each such int8 op as DEQUANTIZE -> the same op in
 float32 -> QUANTIZE back onto the op's own output grid. Every tensor between

@@ -39,24 +39,16 @@ does. What changes and why:
 * Activation("swish") becomes SigmoidGate (LOGISTIC and MUL, each quantizable).
 * GELU becomes x * sigmoid(1.702 x) (SigmoidGate: MUL, LOGISTIC, MUL) unless
   `gelu="erf"`. This is the one rewrite that is not exact: the two differ by
-  at most 0.021 (at |x| ~ 2). Float logits of the two forms agree to 56 dB
-  SQNR on the tiny_moat0_224 fixture (35 dB through the micro fixture); after
-  PTQ, int8 agreement with the float model on that fixture is 33.50 dB with
-  it and 33.39 dB with erf GELU (the plain TFLite conversion: 32.09). Those
-  are random weights; on trained models (bench/accuracy.py) activations are
-  larger and the sigmoid form cost 1.6 to 2.2 dB of int8 agreement, which
-  is why the --mixed export quantizes from gelu="erf". It is there for
-  speed: XNNPACK (LiteRT 2.3) does not take TFLite's int8 GELU, so each
-  of tiny-moat-0's 29 GELUs ran single-threaded between two delegate
-  partitions; MUL and LOGISTIC run inside XNNPACK (tiny-moat-0 INT8, 1 thread:
-  ~1 ms faster). Folding the 1.702 into the convolutions around the GELU
-  (one MUL fewer each) was tried and measured no faster, so it is not done.
+  at most 0.021 (at |x| ~ 2), which costs about 2 dB of int8 agreement on
+  trained models (docs/quantization.md, bench/accuracy.py); the --mixed export
+  quantizes from gelu="erf" for that reason. It is there for speed: XNNPACK
+  does not take TFLite's int8 GELU, which would run single-threaded between
+  delegate partitions, while MUL and LOGISTIC run inside XNNPACK. The exporter
+  then folds the 1.702 into the quantization scales (export/tflite_gelu.py),
+  which LiteRT 1.4 needs to run the chain fast.
   `gelu="tanh"` instead gives TanhGelu: GELU's tanh form in int8 ops that
   XNNPACK also runs (within 5e-4 of erf GELU; two more elementwise ops per
-  GELU). It is the full-integer choice when agreement matters more than
-  speed: on a trained tiny-moat-0 (bench/accuracy.py) 32.00 dB of int8
-  agreement against 30.01 with the sigmoid form, and 26 % slower at 1
-  thread at 224 (bench/int8_speed.py).
+  GELU): the full-integer choice when agreement matters more than speed.
 * RelativePositionBias becomes RelativePositionBiasAdd (its bias quantizable).
 * AveragePooling2D (the shortcut of strided blocks) becomes
   DepthwiseAveragePool: a depthwise convolution with kernel 1/k^2, times a
