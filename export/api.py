@@ -43,6 +43,8 @@ class Artifact:
     weights: str = ""              # stored as, e.g. "int8"
     activations: str = ""          # computed in, e.g. "int8" or "float16"
     latency_ms: Dict[int, float] = dataclasses.field(default_factory=dict)  # --bench: median
+    # --bench-runtimes: {runtime name: {threads: median ms}} of a .tflite in other runtimes
+    runtime_latency_ms: Dict[str, Dict[int, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -179,8 +181,9 @@ def _run(args, keras_model, say) -> Export:
                 print(f"  {key.replace('_source', '')}: {context[key]}", file=sys.stderr)
         bench = None
         if args.bench:
-            from .timing import Settings, parse_threads
-            bench = Settings(parse_threads(args.bench_threads), args.bench_runs)
+            from .timing import Settings, parse_runtimes, parse_threads
+            bench = Settings(parse_threads(args.bench_threads), args.bench_runs,
+                             runtimes=parse_runtimes(args.bench_runtimes))
         results = write_export(job, plan, work.new, val_pixels, val_labels, overrides, context,
                                bench)
         replaced = os.path.isdir(args.out)
@@ -189,10 +192,15 @@ def _run(args, keras_model, say) -> Export:
     artifacts = [Artifact(os.path.join(args.out, r.file), r.target, r.precision, r.size_bytes,
                           r.sha256, r.reference, r.numerics_run, r.validation, r.thresholds,
                           r.failed, r.notes, r.weights, r.activations,
-                          {t: m["median"] for t, m in (r.latency or {}).get("latency_ms",
-                                                                            {}).items()})
+                          _medians(r.latency),
+                          {name: _medians(other)
+                           for name, other in (r.latency or {}).get("runtimes", {}).items()})
                  for r in results]
     return Export(args.out, artifacts, replaced)
+
+
+def _medians(entry: Optional[Dict]) -> Dict[int, float]:
+    return {t: m["median"] for t, m in (entry or {}).get("latency_ms", {}).items()}
 
 
 def prepare(args, plan, keras_model=None):

@@ -96,6 +96,10 @@ def parser() -> argparse.ArgumentParser:
                    help="with --bench: thread counts (default 1,2)")
     p.add_argument("--bench-runs", type=int, default=30,
                    help="with --bench: timed runs per artifact and thread count (default 30)")
+    p.add_argument("--bench-runtimes", metavar="NAMES",
+                   help="with --bench: also time the .tflite files in these TFLite runtimes "
+                   "(litert-2.3, litert-1.4, tflite-2.14; the virtualenvs of tinymoat-bench "
+                   "--runtimes, created on first use)")
     p.add_argument("--out", default="tinymoat_export",
                    help="output folder; replaced as a whole if it holds a previous export, "
                    "refused if it holds other files")
@@ -115,9 +119,12 @@ def check_args(args):
         from .onnx import with_ort
         plan = with_ort(plan)
     overrides = thresholds.parse(args.threshold)
-    if not args.bench and (args.bench_threads != "1,2" or args.bench_runs != 30):
-        raise ExportError("--bench-threads and --bench-runs only apply with --bench")
+    if not args.bench and (args.bench_threads != "1,2" or args.bench_runs != 30
+                           or args.bench_runtimes):
+        raise ExportError("--bench-threads, --bench-runs and --bench-runtimes only apply "
+                          "with --bench")
     timing.parse_threads(args.bench_threads)
+    timing.parse_runtimes(args.bench_runtimes)
     if args.outputs == "probabilities" and args.output_type != "float32":
         raise ExportError(f"--output-type {args.output_type} keeps quantized logits: use "
                           "--outputs logits with it (probabilities are float32)")

@@ -260,8 +260,11 @@ def latency_table(results) -> List[str]:
              + " |", "|---|---|" + "---|" * len(threads)]
     for r in results:
         entry = r.latency or {}
-        cells = [("n/a" if entry.get("latency_ms", {}).get(t) is None else
-                  f"{entry['latency_ms'][t]['median']:.2f}") for t in threads]
-        lines.append(f"| {r.file} | {entry.get('runtime') or entry.get('note') or 'n/a'} | "
-                     + " | ".join(cells) + " |")
+        rows = [(r.file, entry)] + [(f"{r.file} [{name}]", other)
+                                    for name, other in entry.get("runtimes", {}).items()]
+        for name, timed in rows:
+            cells = [("n/a" if timed.get("latency_ms", {}).get(t) is None else
+                      f"{timed['latency_ms'][t]['median']:.2f}") for t in threads]
+            lines.append(f"| {name} | {timed.get('runtime') or timed.get('note') or 'n/a'} | "
+                         + " | ".join(cells) + " |")
     return lines

@@ -5,7 +5,9 @@ Every artifact just written and validated is timed with the host harness
 macOS only) at each thread count, interleaving nothing: artifacts are timed
 one after another, so compare them on a quiet machine. Each measurement is
 written as a `tinymoat.latency/1` result into the export's `latency/` folder,
-which tinymoat-report reads like any other.
+which tinymoat-report reads like any other. With --bench-runtimes the .tflite
+files are also timed in the named TFLite runtimes (the virtualenvs of
+`tinymoat-bench --runtimes`, created on first use).
 """
 
 from __future__ import annotations
@@ -22,6 +24,20 @@ class Settings:
     threads: Tuple[int, ...] = (1, 2)
     runs: int = 30
     warmup: int = 5
+    runtimes: Tuple[str, ...] = ()   # other TFLite runtimes (latency/runtimes.py) for .tflite
+
+
+def parse_runtimes(text: Optional[str]) -> Tuple[str, ...]:
+    """--bench-runtimes: names of TFLite runtimes besides this environment's LiteRT."""
+    from .latency.errors import UsageError
+    from .latency.runtimes import parse
+    from .target import ExportError
+    if not text:
+        return ()
+    try:
+        return tuple(parse(text))
+    except UsageError as exc:
+        raise ExportError(str(exc).replace("--runtimes", "--bench-runtimes", 1)) from None
 
 
 def parse_threads(text: str) -> Tuple[int, ...]:
@@ -61,11 +77,21 @@ def measure(folder: str, files: List[str], settings: Settings) -> Dict[str, Dict
             entry["latency_ms"][cell.threads] = {"median": result["latency_ms"]["median"],
                                                  "p90": result["latency_ms"]["p90"]}
             entry["runtime"] = f"{result['runtime']['name']} {result['runtime']['version']}"
+        tflite = [pathlib.Path(folder) / name for name in files if name.endswith(".tflite")]
+        for cell in grid.runtime_cells(tflite, list(settings.threads), settings.runtimes):
+            found = timed[cell.path.name].setdefault("runtimes", {}).setdefault(
+                cell.environment, {"latency_ms": {}, "note": None})
+            if found["note"]:
+                continue
+            with step(f"time {cell.label()}"):
+                try:
+                    result = runner.measure(cell, settings.runs, settings.warmup)
+                except BenchError as why:
+                    found["note"] = f"not timed: {str(why).splitlines()[0]}"
+                    continue
+            output.write_result(result, out)
+            found["latency_ms"][cell.threads] = {"median": result["latency_ms"]["median"],
+                                                 "p90": result["latency_ms"]["p90"]}
+            found["runtime"] = f"{result['runtime']['name']} {result['runtime']['version']}"
+            found["xnnpack_partitions"] = result["xnnpack"]["partitions"]
     return timed
-
-
-def median(entry: Optional[Dict], threads: int) -> Optional[float]:
-    if not entry:
-        return None
-    figures = entry["latency_ms"].get(threads)
-    return None if figures is None else figures["median"]

@@ -116,7 +116,27 @@ def test_bench_times_every_artifact_and_tinymoat_report_reads_the_results(traine
 
 
 def test_bench_options_need_bench(tmp_path):
-    with pytest.raises(ExportError, match="--bench-threads and --bench-runs only apply with"):
+    with pytest.raises(ExportError, match="--bench-runtimes only apply with --bench"):
         export("tiny-moat-0", bench_runs=5, out=tmp_path / "a", verbose=False)
     with pytest.raises(ExportError, match="--bench-threads '0': expected positive integers"):
         export("tiny-moat-0", bench=True, bench_threads="0", out=tmp_path / "a", verbose=False)
+    with pytest.raises(ExportError, match="--bench-runtimes 'litert-9': choose from"):
+        export("tiny-moat-0", bench=True, bench_runtimes="litert-9", out=tmp_path / "a",
+               verbose=False)
+
+
+def test_bench_runtimes_time_the_tflite_file_in_litert_1_4_too(trained, tmp_path):
+    from tinymoat.export.latency import runtimes
+    if runtimes.cached_python("litert-1.4") is None:
+        pytest.skip("the litert-1.4 virtualenv is not cached here (tinymoat-bench --runtimes "
+                    "litert-1.4 creates it)")
+    out = tmp_path / "artifacts"
+    result = export(trained, target="tflite", int8=True, out=out, calib_limit=4, val_limit=4,
+                    bench=True, bench_threads="1", bench_runs=3, bench_runtimes="litert-1.4",
+                    verbose=False)
+    (artifact,) = result.artifacts
+    assert set(artifact.latency_ms) == {1} and set(artifact.runtime_latency_ms) == {"litert-1.4"}
+    assert artifact.runtime_latency_ms["litert-1.4"][1] > 0
+    docs = [json.loads((out / "latency" / n).read_text()) for n in os.listdir(out / "latency")]
+    assert sorted(d["runtime"].get("environment") or "" for d in docs) == ["", "litert-1.4"]
+    assert "[litert-1.4] | litert 1.4.0" in (out / "report.md").read_text()
