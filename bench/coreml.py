@@ -8,7 +8,7 @@ float16 compute; tinymoat-export --dynamic) and int8 (W8A8: int8 weights and
 int8 activations into conv/linear/matmul, iOS 17; --int8) packages and the
 TFLite full-integer INT8 from the same calibration photo crops, then runs
 every package on held-out photo crops. Core ML packages run in the NumPy
-reference executor (tinymoat.export.coreml_executor: the Core ML runtime
+reference executor (tinymoat.export.coreml.executor: the Core ML runtime
 needs macOS), the TFLite INT8 in the LiteRT interpreter.
 
 Targets, each printed PASS/FAIL: SQNR against the Keras logits

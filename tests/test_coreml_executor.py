@@ -1,4 +1,4 @@
-"""The NumPy reference executor of Core ML ML Programs (export/coreml_executor.py).
+"""The NumPy reference executor of Core ML ML Programs (export/coreml/executor.py).
 
 Small Keras models converted by coremltools check the op implementations
 against TensorFlow, in float32 and float16 programs; the micro tiny-MOAT
@@ -16,9 +16,10 @@ import tinymoat  # noqa: F401  (selects tf_keras before TensorFlow loads)
 from conftest import loaded_micro
 from tinymoat._keras import keras, tf
 from tinymoat.data import sample_photo_crops
-from tinymoat.export import coreml_executor, thresholds, validate
+from tinymoat.export import thresholds, validate
+from tinymoat.export.coreml import executor as coreml_executor
 from tinymoat.export.coreml import CoreMLTarget, numerics_source
-from tinymoat.export.coreml_executor import UnsupportedOp
+from tinymoat.export.coreml.executor import UnsupportedOp
 from tinymoat.export.target import ExportError, ExportJob
 from tinymoat.layers.activation import gelu
 
@@ -43,7 +44,7 @@ def _randomize(model, seed=0):
     return model
 
 
-def _convert(model, shape, folder, name, precision="float32", ios="16"):
+def convert(model, shape, folder, name, precision="float32", ios="16"):
     import coremltools as ct
     program = ct.convert(model, source="tensorflow", convert_to="mlprogram",
                          inputs=[ct.TensorType(shape=shape, name="x")],
@@ -157,7 +158,7 @@ def folder(tmp_path_factory):
 ])
 def test_small_programs_match_tensorflow(folder, build, shape, ops, precision):
     model = _randomize(build())
-    path = _convert(model, shape, folder, build.__name__, precision)
+    path = convert(model, shape, folder, build.__name__, precision)
     assert ops <= _ops(path)
     x = np.random.default_rng(1).normal(0, 1, shape).astype(np.float32)
     out = _run(path, x)
@@ -169,7 +170,7 @@ def test_small_programs_match_tensorflow(folder, build, shape, ops, precision):
 def gelu_programs(folder):
     inputs = keras.Input((97,), batch_size=1, name="x")
     model = keras.Model(inputs, keras.layers.Activation(gelu)(inputs))
-    return {p: _convert(model, (1, 97), folder, "gelu", p) for p in PRECISIONS}
+    return {p: convert(model, (1, 97), folder, "gelu", p) for p in PRECISIONS}
 
 
 @pytest.mark.parametrize("precision", ["float32", "float16"])
@@ -217,7 +218,7 @@ def test_8bit_weights_dequantize_per_output_channel(folder, ios, op):
     import coremltools.optimize.coreml as cto
     import coremltools as ct
     model = _int8_grid_kernels(_randomize(conv_model()))
-    path = _convert(model, (1, 15, 16, 3), folder, "conv8", "float32", ios)
+    path = convert(model, (1, 15, 16, 3), folder, "conv8", "float32", ios)
     config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(
         mode="linear_symmetric", dtype="int8", weight_threshold=0))
     quantized = cto.linear_quantize_weights(ct.models.MLModel(path, skip_model_load=True),

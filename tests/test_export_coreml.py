@@ -9,9 +9,10 @@ import pytest
 
 import tinymoat
 from conftest import MICRO, build_micro
-from tinymoat.export import coreml_executor, targets
+from tinymoat.export import targets
+from tinymoat.export.coreml import executor as coreml_executor
 from tinymoat.export.cli import main
-from tinymoat.export.coreml import (CoreMLTarget, _convert, _rewrite, compact_relative_bias,
+from tinymoat.export.coreml import (CoreMLTarget, compact_relative_bias, convert, rewrite,
                                     coreml_keras_model, deployment_target, image_preprocessing)
 from tinymoat.export.options import check_args, parser
 from tinymoat.fileio import size_bytes
@@ -221,9 +222,9 @@ def test_compact_relative_bias_is_smaller_and_exact_in_float32(tmp_path):
     model = _randomize(build_micro(batch_size=1, input_size=96), seed=3)
     job = ExportJob(model=model, variant="tiny-moat-0", input_size=(96, 96), labels=LABELS,
                     normalization="imagenet", calibration=np.zeros((1, 96, 96, 3), np.uint8))
-    dense, logits = _convert(job, "float32", ct.target.iOS16)
+    dense, logits = convert(job, "float32", ct.target.iOS16)
     notes = {}
-    compact = _rewrite(dense, [lambda program: compact_relative_bias(program, notes)])
+    compact = rewrite(dense, [lambda program: compact_relative_bias(program, notes)])
     paths = {name: str(tmp_path / f"{name}.mlpackage") for name in ("dense", "compact")}
     dense.save(paths["dense"])
     compact.save(paths["compact"])

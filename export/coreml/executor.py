@@ -29,7 +29,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .target import ExportError
+from ..target import ExportError
 
 # MIL DataType names -> NumPy dtypes of the values this executor can hold.
 DTYPES = {"FLOAT16": np.float16, "FLOAT32": np.float32, "FLOAT64": np.float64,
