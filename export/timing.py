@@ -54,44 +54,42 @@ def parse_threads(text: str) -> Tuple[int, ...]:
 def measure(folder: str, files: List[str], settings: Settings) -> Dict[str, Dict]:
     """{file: {"latency_ms": {threads: median}, "note": why not timed or None}}; results are
     written to folder/latency/."""
-    from .latency import grid, output
-    from .latency.errors import BenchError
-    from .latency.host import HostRunner, Skipped
-    from .progress import step
+    from .latency import grid
+    from .latency.host import HostRunner
     out = pathlib.Path(folder) / LATENCY_FOLDER
     timed: Dict[str, Dict] = {name: {"latency_ms": {}, "note": None} for name in files}
     cells = grid.local_cells([pathlib.Path(folder) / name for name in files],
                              list(settings.threads))
+    tflite = [pathlib.Path(folder) / name for name in files if name.endswith(".tflite")]
     with HostRunner() as runner:
         for cell in cells:
-            entry = timed[cell.path.name]
-            if entry["note"]:
-                continue
-            with step(f"time {cell.label()}"):
-                try:
-                    result = runner.measure(cell, settings.runs, settings.warmup)
-                except (Skipped, BenchError) as why:
-                    entry["note"] = f"not timed: {str(why).splitlines()[0]}"
-                    continue
-            output.write_result(result, out)
-            entry["latency_ms"][cell.threads] = {"median": result["latency_ms"]["median"],
-                                                 "p90": result["latency_ms"]["p90"]}
-            entry["runtime"] = f"{result['runtime']['name']} {result['runtime']['version']}"
-        tflite = [pathlib.Path(folder) / name for name in files if name.endswith(".tflite")]
+            _time(runner, cell, settings, out, timed[cell.path.name])
         for cell in grid.runtime_cells(tflite, list(settings.threads), settings.runtimes):
-            found = timed[cell.path.name].setdefault("runtimes", {}).setdefault(
+            entry = timed[cell.path.name].setdefault("runtimes", {}).setdefault(
                 cell.environment, {"latency_ms": {}, "note": None})
-            if found["note"]:
-                continue
-            with step(f"time {cell.label()}"):
-                try:
-                    result = runner.measure(cell, settings.runs, settings.warmup)
-                except BenchError as why:
-                    found["note"] = f"not timed: {str(why).splitlines()[0]}"
-                    continue
-            output.write_result(result, out)
-            found["latency_ms"][cell.threads] = {"median": result["latency_ms"]["median"],
-                                                 "p90": result["latency_ms"]["p90"]}
-            found["runtime"] = f"{result['runtime']['name']} {result['runtime']['version']}"
-            found["xnnpack_partitions"] = result["xnnpack"]["partitions"]
+            result = _time(runner, cell, settings, out, entry)
+            if result is not None:
+                entry["xnnpack_partitions"] = result["xnnpack"]["partitions"]
     return timed
+
+
+def _time(runner, cell, settings: Settings, out: pathlib.Path, entry: Dict) -> Optional[Dict]:
+    """Measures one cell into `entry` (median and p90 per thread count, the runtime) and
+    writes its result to `out`; an artifact that cannot run here gets a note instead."""
+    from .latency import output
+    from .latency.errors import BenchError
+    from .latency.host import Skipped
+    from .progress import step
+    if entry["note"]:
+        return None
+    with step(f"time {cell.label()}"):
+        try:
+            result = runner.measure(cell, settings.runs, settings.warmup)
+        except (Skipped, BenchError) as why:
+            entry["note"] = f"not timed: {str(why).splitlines()[0]}"
+            return None
+    output.write_result(result, out)
+    entry["latency_ms"][cell.threads] = {"median": result["latency_ms"]["median"],
+                                         "p90": result["latency_ms"]["p90"]}
+    entry["runtime"] = f"{result['runtime']['name']} {result['runtime']['version']}"
+    return result
