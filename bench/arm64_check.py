@@ -48,8 +48,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from record import cpu_description, write_section  # noqa: E402
+from weights import FIXTURE, fixture_style_weights  # noqa: E402
 
-FIXTURE = os.path.join(HERE, "..", "..", "shared", "fixtures", "deeplab2", "tiny_moat0_224")
 VARIANT, SIZE = "tiny-moat-0", 224
 FLOAT_REL_TARGET, SQNR_TARGET = 1e-4, 30.0
 
@@ -283,7 +283,6 @@ def export_models(folder, calibration_count):
         tinymoat.load_deeplab2_checkpoint(model, FIXTURE)
         weights = "checkpoint fixture tiny_moat0_224"
     else:
-        from weights import fixture_style_weights
         fixture_style_weights(model, seed=0)
         weights = "seeded random weights (no checkpoint fixture)"
     job = ExportJob(model=model, variant=VARIANT, input_size=(SIZE, SIZE),

@@ -29,9 +29,8 @@ import time
 import numpy as np
 
 from record import write_section
+from weights import FIXTURE
 
-FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
-                       "fixtures", "deeplab2", "tiny_moat0_224")
 PRECISIONS = (("float32", "float32"), ("float16", "float16"), ("dynamic", "weights8"),
               ("int8", "int8"))
 SQNR_AT_LEAST = {"float32": 60.0, "float16": 35.0}

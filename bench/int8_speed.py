@@ -62,7 +62,7 @@ import time
 import numpy as np
 
 from record import cpu_description, write_section
-from weights import fixture_style_weights
+from weights import FIXTURE, fixture_style_weights
 
 MOBILENET_V2_MACS = 300e6  # MobileNetV2-1.0 at 224 (the paper's figure)
 GRAPHS = ("int8", "int8-mixed", "int8-tanh")  # the export's INT8 graphs
@@ -119,8 +119,6 @@ def plain_tflite(model, images=None):
     return converter.convert()
 
 
-FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
-                       "fixtures", "deeplab2", "tiny_moat0_224")
 
 
 def tiny_moat_rows(variant, size, calibration_count, onnx, held_out=HELD_OUT):
@@ -527,7 +525,7 @@ def main(argv=None) -> int:
         fixture = [agreed.get(f"{v} [fixture] {kind}", (None,))[0]
                    for kind in (f"tflite {graph}", "plain int8")]
         checks = [
-            (f"1. int8/float32 at 1 thread <= 0.75", mine <= 0.75, f"{mine:.2f}"),
+            ("1. int8/float32 at 1 thread <= 0.75", mine <= 0.75, f"{mine:.2f}"),
             (f"1s. stretch: <= MobileNetV2's own ratio ({mnet:.2f})", mine <= mnet, f"{mine:.2f}"),
             ("2. ms/G-MAC within 1.25x of MobileNetV2 INT8", per_mac <= 1.25, f"{per_mac:.2f}x"),
             ("3. 2 threads >= 1.6x faster than 1", speedup >= 1.6, f"{speedup:.2f}x"),

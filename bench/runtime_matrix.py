@@ -43,9 +43,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from record import cpu_description, write_section  # noqa: E402
-from weights import fixture_style_weights  # noqa: E402
+from weights import FIXTURE, fixture_style_weights  # noqa: E402
 
-FIXTURE = os.path.join(HERE, "..", "..", "shared", "fixtures", "deeplab2", "tiny_moat0_224")
 VARIANT, SIZE = "tiny-moat-0", 224
 RATIO_TARGET = 1.15
 TARGET_RUNTIMES = ("litert-2.3", "litert-1.4")

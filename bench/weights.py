@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+# The released-layout checkpoint of tiny-moat-0 at 224 (../shared beside the checkout;
+# TINYMOAT_SHARED points elsewhere), as the tests find it.
+FIXTURE = os.path.join(os.environ.get("TINYMOAT_SHARED", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")),
+    "fixtures", "deeplab2", "tiny_moat0_224")
 
 
 def fixture_style_weights(model, seed=0):

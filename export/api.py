@@ -100,6 +100,8 @@ def parse(model, target, int8, out, options: Dict):
     from tinymoat.config import VARIANTS
 
     from .options import parser
+    if isinstance(target, (list, tuple)):
+        target = ",".join(target)
     argv = ["--target", str(target), "--out", os.fspath(out)]
     if int8:
         argv.append("--int8")
@@ -113,27 +115,33 @@ def parse(model, target, int8, out, options: Dict):
         raise ExportError("model: a variant name, a Keras model from tinymoat.build_model, or "
                           "a path (checkpoint, saved model, run folder)")
     p = parser()
-    flags = {action.dest: action for action in p._actions if action.option_strings}
     for name, value in options.items():
-        argv += _option(p, flags, name, value)
+        argv += _option(p, name, value)
     p.raise_errors = True
     return p.parse_args(argv)
 
 
-def _option(p, flags, name: str, value) -> List[str]:
-    precision = {"fp16": "--fp16", "dynamic": "--dynamic"}
-    if name in precision:
-        return [precision[name]] if value else []
-    if name in ("target", "out", "precision", "help") or name not in flags:
+# Options that take several values joined by commas on the command line, and may be
+# given as a list or tuple here.
+COMMA_LISTS = ("bench_threads", "bench_runtimes")
+
+
+def _option(p, name: str, value) -> List[str]:
+    """The command-line words of one keyword option, by the parser's own actions: a switch
+    (mixed=True, fp16=True) is its flag, any other option its flag and value."""
+    switches = {a.option_strings[-1][2:].replace("-", "_"): a for a in p._actions
+                if a.option_strings and a.nargs == 0 and a.dest != "help"}
+    valued = {a.dest: a for a in p._actions if a.option_strings and a.nargs != 0}
+    if name in switches and name != "int8":
+        return [switches[name].option_strings[-1]] if value else []
+    if name not in valued or name in ("target", "out"):
         import difflib
-        known = sorted(set(flags) - {"help", "precision", "target", "out"}) + list(precision)
+        known = sorted((set(switches) | set(valued)) - {"int8", "target", "out"})
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ExportError(f"unknown option {name!r}{hint}; options are "
                           f"tinymoat-export's, with underscores")
-    flag = flags[name].option_strings[-1]
-    if flags[name].nargs == 0:  # a switch such as mixed=True
-        return [flag] if value else []
+    flag = valued[name].option_strings[-1]
     if name == "threshold":
         pairs = value.items() if isinstance(value, dict) else [
             tuple(v.split("=", 1)) if "=" in v else (v, "") for v in
@@ -141,7 +149,7 @@ def _option(p, flags, name: str, value) -> List[str]:
         return [x for key, bound in pairs for x in (flag, f"{key}={bound}")]
     if value is None:
         return []
-    if name == "bench_threads" and isinstance(value, (list, tuple)):
+    if name in COMMA_LISTS and isinstance(value, (list, tuple)):
         value = ",".join(str(v) for v in value)
     if isinstance(value, bool) or isinstance(value, (list, tuple, dict)):
         raise ExportError(f"{name}: expected one value, got {value!r}")

@@ -90,7 +90,7 @@ def test_bench_times_every_artifact_and_tinymoat_report_reads_the_results(traine
     from tinymoat.export import cli
     from tinymoat.export.latency import report, schema
     out = tmp_path / "artifacts"
-    result = export(trained, target="tflite,onnx", int8=True, out=out, calib_limit=4,
+    result = export(trained, target=["tflite", "onnx"], int8=True, out=out, calib_limit=4,
                     val_limit=4, bench=True, bench_threads=[1, 2], bench_runs=3, verbose=False)
     timed = {a.target: a.latency_ms for a in result.artifacts}
     assert set(timed["tflite"]) == {1, 2} and set(timed["onnx"]) == {1, 2}
