@@ -187,13 +187,9 @@ def _run(args, keras_model, say) -> Export:
         for key in ("weights", "calibration_source", "validation_source", "labels_source"):
             if say is _say:
                 print(f"  {key.replace('_source', '')}: {context[key]}", file=sys.stderr)
-        bench = None
-        if args.bench:
-            from .timing import Settings, parse_runtimes, parse_threads
-            bench = Settings(parse_threads(args.bench_threads), args.bench_runs,
-                             runtimes=parse_runtimes(args.bench_runtimes))
+        from .timing import settings
         results = write_export(job, plan, work.new, val_pixels, val_labels, overrides, context,
-                               bench)
+                               settings(args))
         replaced = os.path.isdir(args.out)
         progress.check_stop()
         work.publish()

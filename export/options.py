@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import timing
 from .target import ExportError
 
 MAX_CLASSES = 100_000
@@ -92,10 +93,12 @@ def parser() -> argparse.ArgumentParser:
                    help="also time every artifact on this machine (LiteRT/XNNPACK, ONNX "
                    "Runtime CPU; Core ML on macOS) and add latency to the table and report; "
                    "results go to OUT/latency/ for tinymoat-report")
-    p.add_argument("--bench-threads", default="1,2", metavar="N,M",
-                   help="with --bench: thread counts (default 1,2)")
-    p.add_argument("--bench-runs", type=int, default=30,
-                   help="with --bench: timed runs per artifact and thread count (default 30)")
+    p.add_argument("--bench-threads", metavar="N,M",
+                   help="with --bench: thread counts (default "
+                   f"{','.join(map(str, timing.Settings.threads))})")
+    p.add_argument("--bench-runs", type=int,
+                   help="with --bench: timed runs per artifact and thread count (default "
+                   f"{timing.Settings.runs})")
     p.add_argument("--bench-runtimes", metavar="NAMES",
                    help="with --bench: also time the .tflite files in these TFLite runtimes "
                    "(litert-2.3, litert-1.4, tflite-2.14; the virtualenvs of tinymoat-bench "
@@ -108,7 +111,7 @@ def parser() -> argparse.ArgumentParser:
 
 def check_args(args):
     """(plan, threshold overrides): every flag checked before anything is loaded or written."""
-    from . import coreml, targets, thresholds, timing
+    from . import coreml, targets, thresholds
     if args.mixed and args.precision != "int8":
         raise ExportError("--mixed only applies to --int8")
     if args.gelu and (args.precision != "int8" or args.mixed):
@@ -119,20 +122,14 @@ def check_args(args):
         from .onnx import with_ort
         plan = with_ort(plan)
     overrides = thresholds.parse(args.threshold)
-    if not args.bench and (args.bench_threads != "1,2" or args.bench_runs != 30
-                           or args.bench_runtimes):
-        raise ExportError("--bench-threads, --bench-runs and --bench-runtimes only apply "
-                          "with --bench")
-    timing.parse_threads(args.bench_threads)
-    timing.parse_runtimes(args.bench_runtimes)
+    timing.settings(args)  # checks the --bench options
     if args.outputs == "probabilities" and args.output_type != "float32":
         raise ExportError(f"--output-type {args.output_type} keeps quantized logits: use "
                           "--outputs logits with it (probabilities are float32)")
     for flag, value, least, most in (("--input-size", args.input_size, 1, None),
                                      ("--num-classes", args.num_classes, 2, MAX_CLASSES),
                                      ("--calib-limit", args.calib_limit, 1, None),
-                                     ("--val-limit", args.val_limit, 1, None),
-                                     ("--bench-runs", args.bench_runs, 1, None)):
+                                     ("--val-limit", args.val_limit, 1, None)):
         if value is not None and (value < least or (most is not None and value > most)):
             bound = f"at least {least}" + ("" if most is None else f" and at most {most}")
             raise ExportError(f"{flag} must be {bound}, got {value}")

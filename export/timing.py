@@ -27,6 +27,26 @@ class Settings:
     runtimes: Tuple[str, ...] = ()   # other TFLite runtimes (latency/runtimes.py) for .tflite
 
 
+def settings(args) -> Optional[Settings]:
+    """The Settings of tinymoat-export's --bench options, None without --bench; a bench
+    option without --bench, or a bad value, is an ExportError."""
+    from .target import ExportError
+    given = [flag for flag, value in (("--bench-threads", args.bench_threads),
+                                      ("--bench-runs", args.bench_runs),
+                                      ("--bench-runtimes", args.bench_runtimes))
+             if value is not None]
+    if not args.bench:
+        if given:
+            raise ExportError(f"{', '.join(given)}: only with --bench")
+        return None
+    if args.bench_runs is not None and args.bench_runs < 1:
+        raise ExportError(f"--bench-runs must be at least 1, got {args.bench_runs}")
+    defaults = Settings()
+    return Settings(parse_threads(args.bench_threads) if args.bench_threads else defaults.threads,
+                    args.bench_runs or defaults.runs, defaults.warmup,
+                    parse_runtimes(args.bench_runtimes))
+
+
 def parse_runtimes(text: Optional[str]) -> Tuple[str, ...]:
     """--bench-runtimes: names of TFLite runtimes besides this environment's LiteRT."""
     from .latency.errors import UsageError

@@ -116,8 +116,10 @@ def test_bench_times_every_artifact_and_tinymoat_report_reads_the_results(traine
 
 
 def test_bench_options_need_bench(tmp_path):
-    with pytest.raises(ExportError, match="--bench-runtimes only apply with --bench"):
+    with pytest.raises(ExportError, match="--bench-runs: only with --bench"):
         export("tiny-moat-0", bench_runs=5, out=tmp_path / "a", verbose=False)
+    with pytest.raises(ExportError, match="--bench-runs must be at least 1, got 0"):
+        export("tiny-moat-0", bench=True, bench_runs=0, out=tmp_path / "a", verbose=False)
     with pytest.raises(ExportError, match="--bench-threads '0': expected positive integers"):
         export("tiny-moat-0", bench=True, bench_threads="0", out=tmp_path / "a", verbose=False)
     with pytest.raises(ExportError, match="--bench-runtimes 'litert-9': choose from"):
