@@ -19,36 +19,11 @@ import dataclasses
 import json
 import os
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from . import progress
+from .pipeline import Artifact
 from .target import ExportError
-
-
-@dataclasses.dataclass(frozen=True)
-class Artifact:
-    """One written artifact and its validation against its reference model."""
-
-    path: str
-    target: str
-    precision: str
-    size_bytes: int
-    sha256: str
-    reference: str                 # "float" or "qat": the model it is compared with
-    numerics_run: bool             # False where the runtime is not on this machine
-    validation: Optional[Dict]     # top1_agreement, sqnr_db, max_abs_error, accuracy, ...
-    thresholds: Dict[str, float]
-    failed: List[str]              # the thresholds it missed; empty when it passed
-    notes: Dict
-    weights: str = ""              # stored as, e.g. "int8"
-    activations: str = ""          # computed in, e.g. "int8" or "float16"
-    latency_ms: Dict[int, float] = dataclasses.field(default_factory=dict)  # --bench: median
-    # --bench-runtimes: {runtime name: {threads: median ms}} of a .tflite in other runtimes
-    runtime_latency_ms: Dict[str, Dict[int, float]] = dataclasses.field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,18 +168,8 @@ def _run(args, keras_model, say) -> Export:
         replaced = os.path.isdir(args.out)
         progress.check_stop()
         work.publish()
-    artifacts = [Artifact(os.path.join(args.out, r.file), r.target, r.precision, r.size_bytes,
-                          r.sha256, r.reference, r.numerics_run, r.validation, r.thresholds,
-                          r.failed, r.notes, r.weights, r.activations,
-                          _medians(r.latency),
-                          {name: _medians(other)
-                           for name, other in (r.latency or {}).get("runtimes", {}).items()})
-                 for r in results]
+    artifacts = [dataclasses.replace(r, folder=args.out) for r in results]
     return Export(args.out, artifacts, replaced)
-
-
-def _medians(entry: Optional[Dict]) -> Dict[int, float]:
-    return {t: m["median"] for t, m in (entry or {}).get("latency_ms", {}).items()}
 
 
 def prepare(args, plan, keras_model=None):

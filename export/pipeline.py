@@ -34,28 +34,50 @@ MANIFEST_SCHEMA = output_folder.MANIFEST_SCHEMA
 REPORT_SCHEMA = "tinymoat.export-report/1"
 
 
-@dataclasses.dataclass
-class ArtifactResult:
-    file: str
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """One written artifact and its validation against its reference model."""
+
+    file: str                       # its name in the export folder
     target: str
     precision: str
     size_bytes: int
     sha256: str
     export_seconds: float
-    numerics_run: bool
-    reference: str
-    validation: Optional[Dict]
+    numerics_run: bool              # False where the runtime is not on this machine
+    reference: str                  # "float" or "qat": the model it is compared with
+    validation: Optional[Dict]      # top1_agreement, sqnr_db, max_abs_error, accuracy, ...
     thresholds: Dict[str, float]
-    failed: List[str]
+    failed: List[str]               # the thresholds it missed; empty when it passed
     notes: Dict
-    description: Dict
-    weights: str = ""                # what the weights are stored as
-    activations: str = ""            # what the activations are computed in
-    latency: Optional[Dict] = None   # tinymoat-export --bench: timing.measure's entry
+    description: Dict               # what could be checked without running it
+    weights: str = ""               # what the weights are stored as, e.g. "int8"
+    activations: str = ""           # what the activations are computed in
+    latency: Optional[Dict] = None  # tinymoat-export --bench: timing.measure's entry
+    folder: str = ""                # the export folder, once it is in place
 
     @property
     def passed(self) -> bool:
         return not self.failed
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.folder, self.file)
+
+    @property
+    def latency_ms(self) -> Dict[int, float]:
+        """--bench: median ms on this machine per thread count."""
+        return _medians(self.latency)
+
+    @property
+    def runtime_latency_ms(self) -> Dict[str, Dict[int, float]]:
+        """--bench-runtimes: {runtime: {threads: median ms}} of a .tflite in other runtimes."""
+        return {name: _medians(entry)
+                for name, entry in (self.latency or {}).get("runtimes", {}).items()}
+
+
+def _medians(entry: Optional[Dict]) -> Dict[int, float]:
+    return {t: m["median"] for t, m in (entry or {}).get("latency_ms", {}).items()}
 
 
 def tool_versions() -> Dict[str, str]:
@@ -93,7 +115,7 @@ def staged(out_dir: str, say: Callable[[str], None] = _say) -> Iterator[output_f
 
 def export_all(job: ExportJob, plan: List[tuple], out_dir: str, val_pixels: np.ndarray,
                val_labels: Optional[np.ndarray], threshold_overrides: Dict[str, float],
-               context: Dict) -> List[ArtifactResult]:
+               context: Dict) -> List[Artifact]:
     """Writes every (target, precision) of `plan` to out_dir with manifest and reports,
     replacing a previous export there as a whole."""
     with staged(out_dir) as work:
@@ -105,7 +127,7 @@ def export_all(job: ExportJob, plan: List[tuple], out_dir: str, val_pixels: np.n
 
 def write_export(job: ExportJob, plan: List[tuple], folder: str, val_pixels: np.ndarray,
                  val_labels: Optional[np.ndarray], threshold_overrides: Dict[str, float],
-                 context: Dict, bench=None) -> List[ArtifactResult]:
+                 context: Dict, bench=None) -> List[Artifact]:
     """Writes and validates every artifact of `plan`, then the documents, into `folder`;
     with `bench` (timing.Settings) also times every artifact on this machine."""
     references = {}
@@ -156,7 +178,7 @@ def _one(job, target: Target, precision, folder, pixels, labels, references, ove
             numerics, notes["numerics"] = False, f"numerics not run: {exc}"
         description = target.describe(path)
     detail = target.precision_detail(precision, job)
-    return ArtifactResult(name, target.name, precision, size_bytes(path), sha256(path),
+    return Artifact(name, target.name, precision, size_bytes(path), sha256(path),
                           round(seconds, 2), numerics, reference, figures, thresholds, failed,
                           notes, description, detail["weights"], detail["activations"])
 
