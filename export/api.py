@@ -48,9 +48,9 @@ class Export:
         if isinstance(key, int):
             return self.artifacts[key]
         found = [a for a in self.artifacts
-                 if key in (os.path.basename(a.path), a.target, f"{a.target}:{a.precision}")]
+                 if key in (a.file, a.target, f"{a.target}:{a.precision}")]
         if len(found) != 1:
-            names = ", ".join(os.path.basename(a.path) for a in self.artifacts)
+            names = ", ".join(a.file for a in self.artifacts)
             raise KeyError(f"{key!r} names {len(found)} artifacts of this export ({names})")
         return found[0]
 
