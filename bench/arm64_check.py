@@ -244,7 +244,7 @@ def feeds_for(path, pixels, normalized) -> list:
     """One feed per crop: raw pixels for a uint8 input, normalised (and quantized) otherwise."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from tinymoat.export.tflite import quantize
+    from tinymoat.quantization.tensors import quantize
     detail = Interpreter(model_path=str(path)).get_input_details()[0]
     if np.dtype(detail["dtype"]) == np.uint8 and detail["quantization"][0] == 1.0:
         return [[p[None].astype(np.uint8)] for p in pixels]

@@ -1,4 +1,4 @@
-"""What the compact relative bias costs at run time (export/tflite_compact.py).
+"""What the compact relative bias costs at run time (export/tflite/compact.py).
 
     python bench/bias_cost.py [--variant tiny-moat-0] [--size 224] [--runs 300]
                               [--precision float32]
@@ -39,7 +39,7 @@ from weights import fixture_style_weights  # noqa: E402
 
 def export(model, variant, size, precision, compact=True):
     from tinymoat import data
-    from tinymoat.export import tflite_compact
+    from tinymoat.export.tflite import compact as tflite_compact
     from tinymoat.export.target import ExportJob
     from tinymoat.export.tflite import TFLiteTarget
     job = ExportJob(model=model, variant=variant, input_size=(size, size),
@@ -62,9 +62,9 @@ def export(model, variant, size, precision, compact=True):
 
 def copied_per_inference(data: bytes) -> bytes:
     """The export with each bias GATHER replaced by the previous form, right before its ADD."""
-    from tinymoat.export import tflite_compact as tc
-    from tinymoat.export.tflite_graph import TFLiteGraph, op_name
-    from tinymoat.export.tflite_metadata.tflite_model import fb, load, serialize
+    from tinymoat.export.tflite import compact as tc
+    from tinymoat.quantization.tflite.graph import TFLiteGraph, op_name
+    from tinymoat.quantization.tflite.flatbuffer import fb, load, serialize
     model = load(data)
     graph = TFLiteGraph(model)
     tensors = graph.sub.tensors

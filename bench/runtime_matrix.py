@@ -103,7 +103,7 @@ def _mobilenet(folder):
 def _bmm_islands(path):
     """The INT8 graph with its attention matmuls as float islands (DEQUANTIZE, BATCH_MATMUL in
     float32, QUANTIZE): the form LiteRT 1.4's XNNPACK takes, which has no int8 BATCH_MATMUL."""
-    from tinymoat.export.tflite_islands import float_islands
+    from tinymoat.quantization.tflite.islands import float_islands
     with open(path, "rb") as f:
         data = float_islands(f.read(), ops=("BATCH_MATMUL",))
     out = path.replace(".tflite", "_bmm_float.tflite")

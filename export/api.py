@@ -21,6 +21,8 @@ import os
 import sys
 from typing import Dict, List
 
+from tinymoat.quantization.forms import DEFAULT_INT8_GELU
+
 from . import progress
 from .pipeline import Artifact
 from .target import ExportError
@@ -205,7 +207,7 @@ def prepare(args, plan, keras_model=None):
                     labels=labels, normalization=normalization, calibration=calib.loaded.pixels,
                     qat_model=qat_model, input_type=input_type, output_type=args.output_type,
                     outputs=args.outputs,
-                    calibration_statistic=args.calibration, int8_gelu=args.gelu or "sigmoid",
+                    calibration_statistic=args.calibration, int8_gelu=args.gelu or DEFAULT_INT8_GELU,
                     onnx_activations=args.onnx_activations,
                     minimum_ios=args.ios,
                     random_weights=source.random)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from tinymoat.quantization.forms import CALIBRATIONS, INT8_GELU_FORMS
+
 from . import timing
 from .target import ExportError
 
@@ -47,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
                    "in float inside the int8 graph (closer to the float model and as fast with "
                    "XNNPACK; not for integer-only accelerators) and accept other ops left in "
                    "float instead of failing")
-    p.add_argument("--gelu", choices=("sigmoid", "tanh"), default=None,
+    p.add_argument("--gelu", choices=INT8_GELU_FORMS, default=None,
                    help="GELU of the full-integer TFLite graph: sigmoid (default, "
                    "x*sigmoid(1.702x), fastest) or tanh (GELU's tanh form, closer to the float "
                    "model, two more int8 ops per GELU, slower on a CPU: docs/quantization.md)")
@@ -60,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--calib-data", help="image folder (class-per-subfolder) for calibration "
                    "(default: a run folder's training images, else crops of a sample photo)")
     p.add_argument("--calib-limit", type=int, default=100)
-    p.add_argument("--calibration", choices=("minmax", "percentile", "mse", "entropy"),
+    p.add_argument("--calibration", choices=CALIBRATIONS,
                    default="minmax", help="calibration statistic for INT8 (default minmax; "
                    "ONNX Runtime has no mse)")
     p.add_argument("--val-data", help="image folder for validation (default: a run folder's "

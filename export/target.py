@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from tinymoat.preprocess import NORMALIZATION, mean_std
+from tinymoat.quantization.forms import DEFAULT_INT8_GELU
 
 
 class ExportError(ValueError):
@@ -46,7 +47,7 @@ class ExportJob:
     output_type: str = "float32"        # full-integer TFLite: uint8 | int8 | float32
     outputs: str = "logits"             # logits | probabilities (a softmax at the end)
     calibration_statistic: str = "minmax"
-    int8_gelu: str = "sigmoid"          # post-training full-integer TFLite GELU: sigmoid | tanh
+    int8_gelu: str = DEFAULT_INT8_GELU  # PTQ full-integer TFLite GELU (forms.INT8_GELU_FORMS)
     onnx_activations: str = "uint8"     # ONNX INT8 activation type: uint8 (U8S8) | int8 (S8S8)
     minimum_ios: str = "16"
     random_weights: bool = False        # nothing trained: agreement figures are not meaningful

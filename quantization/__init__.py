@@ -2,33 +2,58 @@
 
     deploy_model(model)               exact float rewrite into the int8 runtime's layers
     quantize_model(model)             quantization-aware training model (tfmot wrappers)
-    qat_convert(qat_model)            its full-integer TFLite flatbuffer (learned ranges)
-    ptq_convert(model, images, ...)   full-integer TFLite from calibration images
-    tflite_ops / float_ops            what a converted graph computes in
+    int8_tflite(model, images | qat_model=...)
+                                      the INT8 TFLite graph the SDK ships (export and eval)
+    qat_convert / ptq_convert         the converter's int8 flatbuffer, before the graph passes
+    float_ops / tflite_ops            what a converted graph computes in
+    forms                             calibration statistics, GELU forms, INT8 graphs
 
-See deploy.py, configs.py (where quantizers go and why), qat.py and ptq.py.
+See deploy.py, configs.py (where quantizers go and why), qat.py, ptq.py,
+int8_graph.py and the tflite/ package (the flatbuffer and the graph passes).
+Names load on first use, so the flatbuffer tools and the choice tables
+import without TensorFlow.
 """
 
-from .configs import (MoatQuantizeConfig, MoatQuantizeScheme, UnsupportedLayerError,
-                      quantize_config_for, register)
-from .deploy import deploy_model, flatten_model, gelu_form, is_deploy_graph
-from .evaluate import (Agreement, agreement, reset_batch_norm_statistics, run_tflite,
-                       synthetic_images)
-from .ptq import CALIBRATIONS, NotFullyIntegerError, calibrate_ranges, ptq_convert
-from .qat import (activation_ranges, check_ranges, custom_objects, distill, initialize_ranges,
-                  link_shared_ranges, load_qat, qat_convert, qat_converter, quantize_model,
-                  quantize_scope, save_qat)
-from .tflite_ops import (Op, float_op_details, float_ops, format_ops, io_details, op_details,
-                         op_histogram, tflite_ops)
+import importlib as _importlib
 
-__all__ = [
-    "Agreement", "CALIBRATIONS", "MoatQuantizeConfig", "MoatQuantizeScheme",
-    "NotFullyIntegerError", "Op", "UnsupportedLayerError", "activation_ranges", "agreement",
-    "calibrate_ranges", "check_ranges", "custom_objects", "deploy_model", "distill",
-    "flatten_model", "float_op_details", "float_ops", "format_ops", "gelu_form",
-    "initialize_ranges",
-    "io_details", "is_deploy_graph", "link_shared_ranges", "load_qat", "op_details",
-    "op_histogram", "ptq_convert", "qat_convert", "qat_converter", "quantize_config_for",
-    "quantize_model", "quantize_scope", "register", "reset_batch_norm_statistics", "run_tflite",
-    "save_qat", "synthetic_images", "tflite_ops",
-]
+from .forms import CALIBRATIONS, GELU_FORMS, GRAPHS, INT8_GELU_FORMS  # noqa: F401
+
+_EXPORTS = {
+    "MoatQuantizeConfig": "configs", "MoatQuantizeScheme": "configs",
+    "UnsupportedLayerError": "configs", "quantize_config_for": "configs", "register": "configs",
+    "deploy_model": "deploy", "flatten_model": "deploy", "gelu_form": "deploy",
+    "is_deploy_graph": "deploy",
+    "Agreement": "agreement", "agreement": "agreement", "compare": "agreement",
+    "sqnr_db": "agreement",
+    "reset_batch_norm_statistics": "evaluate", "run_tflite": "evaluate",
+    "synthetic_images": "evaluate",
+    "int8_tflite": "int8_graph",
+    "NotFullyIntegerError": "ptq", "calibrate_ranges": "ptq", "ptq_convert": "ptq",
+    "activation_ranges": "qat", "check_ranges": "qat", "custom_objects": "qat",
+    "distill": "qat", "initialize_ranges": "qat", "link_shared_ranges": "qat",
+    "load_qat": "qat", "qat_convert": "qat", "qat_converter": "qat",
+    "quantize_model": "qat", "quantize_scope": "qat", "save_qat": "qat",
+    "Op": "tflite.ops", "float_op_details": "tflite.ops", "float_ops": "tflite.ops",
+    "format_ops": "tflite.ops", "io_details": "tflite.ops", "op_details": "tflite.ops",
+    "op_histogram": "tflite.ops", "tflite_ops": "tflite.ops",
+}
+
+__all__ = sorted([*_EXPORTS, "CALIBRATIONS", "GELU_FORMS", "GRAPHS", "INT8_GELU_FORMS"])
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
+    try:  # a submodule, as `tinymoat.quantization.deploy` after `import tinymoat.quantization`
+        return _importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -6,9 +6,8 @@ For each model and input kind it converts the float model with every PTQ
 calibration (and, for reference, TFLite's calibrator on the unrewritten
 graph), a QAT model with ranges from the calibration images only, and the
 same QAT model after a short distillation, then runs each in LiteRT on
-held-out images of the same kind and prints top-1 agreement, float top-1
-within int8 top-5, logit cosine and relative RMSE, plus the op counts of the
-int8 graph.
+held-out images of the same kind and prints the agreement figures
+(agreement.py), plus the op counts of the int8 graph.
 
 Weights: the deeplab2 fixtures (seeded random values, not trained) or a fresh
 random initialisation, with BN statistics reset on the calibration images
@@ -28,10 +27,11 @@ import numpy as np
 import tinymoat
 from tinymoat._keras import tf
 
-from .evaluate import agreement, reset_batch_norm_statistics, run_tflite, synthetic_images
+from .agreement import agreement
+from .evaluate import reset_batch_norm_statistics, run_tflite, synthetic_images
 from .ptq import CALIBRATIONS, ptq_convert
 from .qat import distill, initialize_ranges, qat_convert, quantize_model
-from .tflite_ops import float_ops, op_histogram
+from .tflite.ops import float_ops, op_histogram
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_HERE)

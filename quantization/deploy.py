@@ -44,7 +44,7 @@ does. What changes and why:
   quantizes from gelu="erf" for that reason. It is there for speed: XNNPACK
   does not take TFLite's int8 GELU, which would run single-threaded between
   delegate partitions, while MUL and LOGISTIC run inside XNNPACK. The exporter
-  then folds the 1.702 into the quantization scales (export/tflite_gelu.py),
+  then folds the 1.702 into the quantization scales (tinymoat.quantization.tflite.gelu),
   which LiteRT 1.4 needs to run the chain fast.
   `gelu="tanh"` instead gives TanhGelu: GELU's tanh form in int8 ops that
   XNNPACK also runs (within 5e-4 of erf GELU; two more elementwise ops per
@@ -71,6 +71,7 @@ from tinymoat._keras import keras, tf
 from tinymoat.layers import (AttendValues, AttentionLogits, DropPath, Gelu, HeadProjection,
                              Normalize, RelativePositionBias, WindowPartition)
 
+from .forms import GELU_FORMS
 from .layers import (AttentionScores, DecomposedLayerNorm, DepthwiseAveragePool,
                      NormalizeWithPoint,
                      RelativePositionBiasAdd, SigmoidGate, SymmetricConv2D, TanhGelu)
@@ -79,7 +80,6 @@ L = keras.layers
 
 # x * sigmoid(GELU_SIGMOID_SLOPE * x) approximates GELU (Hendrycks & Gimpel, 2016).
 GELU_SIGMOID_SLOPE = 1.702
-GELU_FORMS = ("sigmoid", "tanh", "erf")
 
 # Layers between a per-channel affine and the convolution it folds into that
 # only move whole pixels (channels stay the last axis, values unchanged).
@@ -426,7 +426,7 @@ def deploy_model(model: keras.Model, *, fold_batch_norms: bool = True,
     modified.
     """
     if gelu not in GELU_FORMS:
-        raise ValueError(f"gelu must be one of {GELU_FORMS}, not {gelu!r}")
+        raise ValueError(f"gelu must be one of {tuple(GELU_FORMS)}, not {gelu!r}")
     if any(isinstance(layer, keras.Model) for layer in model.layers):
         model = flatten_model(model)
     graph = _Graph(model)

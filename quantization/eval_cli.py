@@ -1,8 +1,10 @@
 """tinymoat-eval: float, PTQ-INT8 and QAT-INT8 top-1/top-5 accuracy on held-out images.
 
-The INT8 models are converted here (PTQ calibrated on --calib-data; QAT with
-its learned ranges) and run in the LiteRT interpreter. Writes accuracy.json,
-accuracy.md and the evaluated .tflite files to --out.
+The INT8 models are the graphs tinymoat-export ships (tinymoat.quantization.
+int8_tflite: PTQ calibrated on --calib-data, or QAT with its learned ranges;
+the same graph passes), run in the LiteRT interpreter with int8 input and
+output. Writes accuracy.json, accuracy.md and the evaluated .tflite files to
+--out.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from .forms import CALIBRATIONS, INT8_GELU_FORMS
+
 PROG = "tinymoat-eval"
 SCHEMA = "tinymoat.accuracy/1"
-# The statistics of tinymoat.quantization.ptq (kept here so --help stays fast).
-CALIBRATIONS = ("minmax", "percentile", "mse", "entropy")
 
 
 class EvalError(ValueError):
@@ -41,7 +43,11 @@ def parser() -> argparse.ArgumentParser:
                    "class-balanced sample; default 200)")
     p.add_argument("--calibration", choices=CALIBRATIONS, default="minmax",
                    help="PTQ range statistic (default minmax)")
-    p.add_argument("--mixed", action="store_true", help="accept float ops left in the PTQ graph")
+    p.add_argument("--mixed", action="store_true", help="the mixed INT8 graph (GELU, softmax "
+                   "and 1/sqrt in float), as tinymoat-export --int8 --mixed ships it")
+    p.add_argument("--gelu", choices=INT8_GELU_FORMS, default=None,
+                   help="PTQ GELU form of the full-integer graph, as tinymoat-export --gelu "
+                   "(default sigmoid)")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N images (seeded, "
                    "class-balanced sample)")
     p.add_argument("--batch-size", type=int, default=32)
@@ -100,7 +106,7 @@ def load_models(folders):
     if folders["float"]:
         float_model, meta = saving.load(folders["float"])
     if folders["qat"]:
-        quantization = _quantization("load_qat")
+        from tinymoat import quantization
         try:
             qat_model, qat_meta = quantization.load_qat(folders["qat"])
         except (saving.SavedModelError, ValueError) as exc:
@@ -110,14 +116,6 @@ def load_models(folders):
                             f"{meta['input_size']}: evaluate them separately")
         meta = meta or qat_meta
     return float_model, qat_model, meta
-
-
-def _quantization(*names):
-    from tinymoat import quantization
-    missing = [n for n in names if not hasattr(quantization, n)]
-    if missing:
-        raise EvalError(f"tinymoat.quantization has no {', '.join(missing)} in this build")
-    return quantization
 
 
 def eval_images(args, meta):
@@ -171,32 +169,28 @@ def _run_images(run: Optional[str]) -> Dict:
 
 def build_predictors(args, folders, float_model, qat_model, meta, out_dir):
     """name -> predictor, plus notes per model (tflite file, float ops, calibration)."""
-    from tinymoat._keras import tf
-    from tinymoat.fileio import write_bytes
     from tinymoat.preprocess import preprocess
 
+    from . import int8_tflite
     from .accuracy import TFLitePredictor, keras_predictor
     predictors, notes = {}, {}
+    graph = "mixed" if args.mixed else "integer"
     if float_model is not None:
         predictors["float"] = keras_predictor(float_model, args.batch_size)
         notes["float"] = {"model": folders["float"], "precision": "float32"}
     if args.ptq:
-        quantization = _quantization("ptq_convert", "float_ops")
         pixels, calib = calibration_images(args, folders, tuple(meta["input_size"]))
-        data = _convert(lambda: quantization.ptq_convert(
-            float_model, preprocess(pixels, meta["config"].normalization),
-            input_type=tf.int8, output_type=tf.int8, calibration=args.calibration,
-            mixed=args.mixed), "PTQ")
+        data = _convert(lambda: int8_tflite(
+            float_model, preprocess(pixels, meta["config"].normalization), graph=graph,
+            gelu=args.gelu, calibration=args.calibration), "PTQ")
         predictors["ptq-int8"] = TFLitePredictor(data, args.threads)
-        notes["ptq-int8"] = _tflite_notes(quantization, data, out_dir, "ptq_int8.tflite",
-                                          write_bytes, calibration=calib)
+        notes["ptq-int8"] = _tflite_notes(data, out_dir, "ptq_int8.tflite", graph=graph,
+                                          calibration=calib)
     if qat_model is not None:
-        quantization = _quantization("qat_convert", "float_ops")
-        data = _convert(lambda: quantization.qat_convert(
-            qat_model, input_type=tf.int8, output_type=tf.int8), "QAT")
+        data = _convert(lambda: int8_tflite(qat_model=qat_model, graph=graph), "QAT")
         predictors["qat-int8"] = TFLitePredictor(data, args.threads)
-        notes["qat-int8"] = _tflite_notes(quantization, data, out_dir, "qat_int8.tflite",
-                                          write_bytes, model=folders["qat"])
+        notes["qat-int8"] = _tflite_notes(data, out_dir, "qat_int8.tflite", graph=graph,
+                                          model=folders["qat"])
     return predictors, notes
 
 
@@ -211,10 +205,13 @@ def _convert(convert, what: str) -> bytes:
         raise EvalError(f"{what} INT8 conversion: {str(exc).splitlines()[0]}{hint}") from None
 
 
-def _tflite_notes(quantization, data, out_dir, name, write_bytes, **extra):
+def _tflite_notes(data, out_dir, name, **extra):
+    from tinymoat.fileio import write_bytes
+
+    from .tflite.ops import float_ops
     write_bytes(os.path.join(out_dir, name), data)
     return {"precision": "int8", "file": name, "size_bytes": len(data),
-            "float_ops": [str(op) for op in quantization.float_ops(data)], **extra}
+            "float_ops": [str(op) for op in float_ops(data)], **extra}
 
 
 def report(args, meta, classes, tallies, notes, skipped, seconds) -> Dict:
@@ -291,6 +288,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if value is not None and value < 1:  # --limit 0 would mean "all" further down
             print(f"{PROG}: error: {flag} must be at least 1", file=sys.stderr)
             return 2
+    if args.gelu and (args.mixed or not args.ptq):
+        print(f"{PROG}: error: --gelu applies to --ptq without --mixed (the mixed graph "
+              "computes the exact GELU; a QAT model has its own form)", file=sys.stderr)
+        return 2
     try:
         result = run(args)
     except (EvalError, DataError, SavedModelError) as exc:

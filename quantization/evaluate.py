@@ -1,8 +1,8 @@
 """Measuring how far an int8 TFLite model is from its float model.
 
 Running a flatbuffer in LiteRT on float images (quantizing them with the
-input's parameters when the input is int8), and the agreement figures the
-tests and `bench/quantization_agreement.py` report. Two helpers make models
+input's parameters when the input is int8; the figures are agreement.py's).
+Two helpers make models
 without trained weights usable for such measurements:
 
 * `reset_batch_norm_statistics`: randomly initialised (or seeded fixture)
@@ -17,8 +17,6 @@ without trained weights usable for such measurements:
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from tinymoat._keras import keras
@@ -26,6 +24,7 @@ from tinymoat.preprocess import preprocess
 
 from ai_edge_litert.interpreter import Interpreter
 
+from .batch_norm import estimate_statistics
 from .tensors import dequantize, quantize
 
 
@@ -47,46 +46,10 @@ def run_tflite(tflite_model: bytes, images, num_threads: int = 2) -> np.ndarray:
     return np.stack(results)
 
 
-class Agreement(NamedTuple):
-    top1: float        # fraction of images whose arg-max class is the same
-    top5: float        # fraction whose float top-1 class is in the int8 top 5
-    cosine: float      # mean cosine similarity of the logit vectors
-    relative_rmse: float  # RMS logit error / standard deviation of the float logits
-
-    def __str__(self):
-        return (f"top-1 {self.top1:6.1%}  top-1 in top-5 {self.top5:6.1%}  "
-                f"cosine {self.cosine:.4f}  rel. RMSE {self.relative_rmse:.3f}")
-
-
-def agreement(reference, candidate) -> Agreement:
-    """How closely `candidate` logits [N, classes] follow `reference` logits."""
-    ref = np.asarray(reference, np.float64)
-    cand = np.asarray(candidate, np.float64)
-    top1 = float(np.mean(ref.argmax(1) == cand.argmax(1)))
-    k = min(5, ref.shape[1])
-    top5 = float(np.mean([r in c for r, c in zip(ref.argmax(1), np.argsort(-cand, 1)[:, :k])]))
-    norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(cand, axis=1)
-    cos = np.sum(ref * cand, 1) / (norms + 1e-12)
-    rmse = float(np.sqrt(np.mean((ref - cand) ** 2)) / (ref.std() + 1e-12))
-    return Agreement(top1, top5, float(cos.mean()), rmse)
-
-
 def reset_batch_norm_statistics(model: keras.Model, images) -> keras.Model:
-    """Sets every BatchNormalization's moving mean/variance to those of `images`.
-
-    One forward pass in training mode with momentum 0: each BN normalises
-    with (and stores) its batch statistics, so later BNs see inputs that are
-    already normalised as they will be at inference. Changes `model` in place.
-    """
-    norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
-    saved = [l.momentum for l in norms]
-    try:
-        for layer in norms:
-            layer.momentum = 0.0
-        model(np.asarray(images, np.float32), training=True)
-    finally:
-        for layer, momentum in zip(norms, saved):
-            layer.momentum = momentum
+    """Sets every BatchNormalization's moving mean/variance to those of `images` (one batch;
+    batch_norm.estimate_statistics). Changes `model` in place and returns it."""
+    estimate_statistics(model, [images])
     return model
 
 

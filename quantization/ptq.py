@@ -51,9 +51,9 @@ from .converter import keras_converter
 from .deploy import deploy_model, is_deploy_graph
 from .qat import link_shared_ranges, qat_converter, quantize_model
 from .quantizers import RangeObserver, observe
-from .tflite_ops import float_op_details, format_ops
+from .forms import CALIBRATIONS
+from .tflite.ops import float_op_details, format_ops
 
-CALIBRATIONS = ("minmax", "percentile", "mse", "entropy")
 _BINS = 2048
 
 

@@ -26,7 +26,8 @@ import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from .configs import MoatQuantizeConfig, MoatQuantizeScheme, quantize_config_for
 from .converter import keras_converter
-from .deploy import GELU_FORMS, deploy_model, is_deploy_graph
+from .deploy import deploy_model, is_deploy_graph
+from .forms import GELU_FORMS
 from .layers import LAYERS
 from .quantizers import QUANTIZERS, ActivationQuantizer, SharedRangeQuantizer
 
@@ -72,7 +73,7 @@ def quantize_model(model: keras.Model, *, ema_decay: float = 0.99,
     take). Ignored when `model` already is a deploy graph: it keeps its form.
     """
     if gelu not in GELU_FORMS:
-        raise ValueError(f"gelu must be one of {GELU_FORMS}, not {gelu!r}")
+        raise ValueError(f"gelu must be one of {tuple(GELU_FORMS)}, not {gelu!r}")
     float_model = model if is_deploy_graph(model, gelu) else deploy_model(model, gelu=gelu)
     for layer in float_model.layers:  # name the first layer without a rule (tfmot would not)
         if not isinstance(layer, keras.layers.InputLayer):

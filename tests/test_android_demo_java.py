@@ -100,7 +100,7 @@ def test_numbers_are_spelled_like_python_repr(core_build):
 def test_quantization_equals_the_exporters_reference(core_build):
     import numpy as np
 
-    from tinymoat.export.tflite import quantize
+    from tinymoat.quantization.tensors import quantize
 
     rng = np.random.default_rng(3)
     cases = [("uint8", 1.0, 0, np.arange(0, 256, 0.5)),          # raw-pixel input: exact halves
@@ -132,7 +132,7 @@ def test_example_result_is_valid_and_written_as_python_writes_it():
 
 def test_labels_from_a_model_written_by_the_exporter(core_build, tmp_path):
     from tinymoat._keras import keras, tf
-    from tinymoat.export import tflite_metadata
+    from tinymoat.export.tflite import metadata as tflite_metadata
 
     labels = ["tench", "goldfish", "great white shark", "crème brûlée", "a \"quoted\" \\ label"]
     inputs = keras.Input((8, 8, 3))

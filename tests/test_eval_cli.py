@@ -132,10 +132,53 @@ def test_topk_and_tally():
     assert tally.as_dict()["top1"] == pytest.approx(1 / 3) and tally.as_dict()["top5"] == 1.0
 
 
-def test_calibration_choices_match_the_quantization_package():
-    from tinymoat import quantization
-    if hasattr(quantization, "CALIBRATIONS"):
-        assert tuple(eval_cli.CALIBRATIONS) == tuple(quantization.CALIBRATIONS)
+def _litert_outputs(model_bytes, x):
+    """Dequantized outputs of a TFLite model for normalised images, one invoke per image."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tinymoat.quantization.tensors import dequantize, quantize
+    interpreter = Interpreter(model_content=model_bytes, num_threads=1)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    found = []
+    for image in x:
+        interpreter.set_tensor(inp["index"], quantize(image[None], inp))
+        interpreter.invoke()
+        found.append(dequantize(interpreter.get_tensor(out["index"]), out)[0])
+    return np.stack(found)
+
+
+def test_eval_scores_the_int8_graphs_that_the_export_ships(run, tmp_path, capsys):
+    from tinymoat.export import cli as export_cli
+    from tinymoat.quantization import int8_tflite, load_qat, tflite_ops
+    folder, train, held_out = run
+    code, _, err = evaluate(capsys, "--data", held_out, "--float", folder, "--ptq", "--qat",
+                            "--calib-data", train, "--out", tmp_path / "eval")
+    assert code == 0, err
+    evaluated = {name: (tmp_path / "eval" / f"{name}_int8.tflite").read_bytes()
+                 for name in ("ptq", "qat")}
+    # the graph passes ran: no int8 SOFTMAX or RSQRT kernel is left for LiteRT's builtins
+    for data in evaluated.values():
+        assert not {"SOFTMAX", "RSQRT"} & {op.name for op in tflite_ops(data)}
+    qat_model, _ = load_qat(str(folder / "qat"))
+    assert int8_tflite(qat_model=qat_model) == evaluated["qat"]
+    keras.backend.clear_session()
+
+    images = imagedata.load_folder(held_out, (32, 32))
+    x = preprocess(images.pixels, "imagenet")
+    for name, weights in (("ptq", folder / "float"), ("qat", folder)):
+        out = tmp_path / f"export-{name}"
+        code = export_cli.main(["--target", "tflite", "--int8", "--weights", str(weights),
+                                "--input-type", "int8", "--output-type", "int8",
+                                "--outputs", "logits", "--calib-data", str(train),
+                                "--val-data", str(held_out), "--threshold", "sqnr_db=0",
+                                "--threshold", "top1_agreement=0", "--out", str(out)])
+        keras.backend.clear_session()
+        assert code == 0, capsys.readouterr().err
+        shipped = next(out.glob("*.tflite")).read_bytes()
+        # the shipped file only packages the evaluated graph: the same int8 codes out
+        np.testing.assert_array_equal(_litert_outputs(shipped, x),
+                                      _litert_outputs(evaluated[name], x))
 
 
 def test_export_takes_the_run_folder_and_its_qat_ranges(run, tmp_path, capsys):

@@ -10,7 +10,7 @@ from PIL import Image
 import tinymoat
 from tinymoat import saving
 from tinymoat.export import cli, onnx as onnx_target
-from tinymoat.export.tflite_metadata import read_metadata
+from tinymoat.export.tflite.metadata import read_metadata
 from tinymoat.fileio import sha256
 
 from conftest import MICRO, build_micro

@@ -93,7 +93,7 @@ def test_qat_export_is_checked_against_the_qat_model_on_the_runs_own_images(run,
 def test_a_conversion_that_does_not_reproduce_the_qat_model_fails(run, tmp_path, capsys,
                                                                  monkeypatch):
     from tinymoat import quantization
-    convert = quantization.qat_convert
+    convert = quantization.qat.qat_convert
 
     def drifting(qat_model, **kwargs):  # a converter bug: one kernel's sign flipped
         kernel = next(w for w in qat_model.trainable_weights if "kernel" in w.name
@@ -104,7 +104,7 @@ def test_a_conversion_that_does_not_reproduce_the_qat_model_fails(run, tmp_path,
             return convert(qat_model, **kwargs)
         finally:
             kernel.assign(saved)
-    monkeypatch.setattr(quantization, "qat_convert", drifting)
+    monkeypatch.setattr(quantization.qat, "qat_convert", drifting)
     code, err = export(["--target", "tflite", "--int8", "--weights", str(run),
                         "--out", str(tmp_path / "out")], capsys)
     assert code == 1, err

@@ -8,7 +8,7 @@ from tinymoat import data
 from tinymoat.export import progress
 from tinymoat.export.target import ExportError, ExportJob
 from tinymoat.export.tflite import TFLiteTarget
-from tinymoat.export.tflite_metadata import read_metadata
+from tinymoat.export.tflite.metadata import read_metadata
 from tinymoat.export.validate import compare
 from tinymoat.quantization import tflite_ops
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tinymoat._keras import tf
-from tinymoat.export.tflite_metadata.tflite_model import fb, load
+from tinymoat.quantization.tflite.flatbuffer import fb, load
 from tinymoat.layers import HeadProjection
 from tinymoat.quantization import (deploy_model, initialize_ranges, ptq_convert,
                                    qat_convert, quantize_model,

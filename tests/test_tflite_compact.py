@@ -3,10 +3,10 @@ import pytest
 
 import tinymoat
 from tinymoat._keras import tf
-from tinymoat.export import tflite_compact
+from tinymoat.export.tflite import compact as tflite_compact
 from tinymoat.export.relative_bias import flat_index
-from tinymoat.export.tflite_graph import op_name
-from tinymoat.export.tflite_metadata.tflite_model import load
+from tinymoat.quantization.tflite.graph import op_name
+from tinymoat.quantization.tflite.flatbuffer import load
 
 from ai_edge_litert.interpreter import Interpreter
 

@@ -14,9 +14,9 @@ from ai_edge_litert.interpreter import Interpreter
 
 from tinymoat._keras import tf
 from tinymoat.export.latency import runtimes
-from tinymoat.export.tflite_graph import op_name
-from tinymoat.export.tflite_islands import float_islands
-from tinymoat.export.tflite_metadata.tflite_model import load
+from tinymoat.quantization.tflite.graph import op_name
+from tinymoat.quantization.tflite.islands import float_islands
+from tinymoat.quantization.tflite.flatbuffer import load
 
 
 @pytest.fixture(scope="module")

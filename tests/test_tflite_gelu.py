@@ -1,12 +1,12 @@
-"""GELU's sigmoid form relabelled without its MUL by a constant (tflite_gelu.py), in real LiteRT."""
+"""GELU's sigmoid form relabelled without its MUL by a constant (quantization/tflite/gelu.py), in real LiteRT."""
 
 import numpy as np
 import pytest
 
 from tinymoat._keras import keras, tf
-from tinymoat.export.tflite_gelu import fold_gelu_scale
-from tinymoat.export.tflite_graph import op_name
-from tinymoat.export.tflite_metadata.tflite_model import load
+from tinymoat.quantization.tflite.gelu import fold_gelu_scale
+from tinymoat.quantization.tflite.graph import op_name
+from tinymoat.quantization.tflite.flatbuffer import load
 
 
 def _gelu(t):

@@ -5,9 +5,9 @@ import pytest
 
 import tinymoat
 from tinymoat._keras import tf
-from tinymoat.export import tflite_integer
-from tinymoat.export.tflite_graph import op_name
-from tinymoat.export.tflite_metadata.tflite_model import load
+from tinymoat.quantization.tflite import integer as tflite_integer
+from tinymoat.quantization.tflite.graph import op_name
+from tinymoat.quantization.tflite.flatbuffer import load
 from tinymoat.export.validate import compare
 from tinymoat.quantization import float_op_details
 

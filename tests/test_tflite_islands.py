@@ -7,9 +7,9 @@ import pytest
 
 import tinymoat
 from tinymoat import data
-from tinymoat.export import tflite_islands
-from tinymoat.export.tflite_graph import op_name
-from tinymoat.export.tflite_metadata.tflite_model import fb, load
+from tinymoat.quantization.tflite import islands as tflite_islands
+from tinymoat.quantization.tflite.graph import op_name
+from tinymoat.quantization.tflite.flatbuffer import fb, load
 from tinymoat.export.validate import compare
 from tinymoat.quantization import float_op_details, ptq_convert
 
@@ -78,7 +78,7 @@ def test_a_float_model_has_no_islands_to_make():
 def test_equal_vectors_are_written_once_and_read_back_the_same(int8_model, monkeypatch):
     """serialize() shares equal vectors, chiefly per-channel zero points (all 0)."""
     import flatbuffers
-    from tinymoat.export.tflite_metadata import tflite_model
+    from tinymoat.quantization.tflite import flatbuffer as tflite_model
     _, images, int8 = int8_model
     shared = tflite_model.serialize(load(int8))
     monkeypatch.setattr(tflite_model, "_SharingBuilder", flatbuffers.Builder)

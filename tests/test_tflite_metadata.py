@@ -9,8 +9,8 @@ from ai_edge_litert import schema_py_generated as fb
 from ai_edge_litert.interpreter import Interpreter
 
 from tinymoat._keras import keras, tf
-from tinymoat.export import tflite_metadata as tmd
-from tinymoat.export.tflite_metadata import codec
+from tinymoat.export.tflite import metadata as tmd
+from tinymoat.export.tflite.metadata import codec
 
 LABELS = ["cat", "dog", "bird", "fish", "ünïcode label"]
 MEAN = [123.675, 116.28, 103.53]

@@ -16,7 +16,8 @@ from tinymoat import data as imagedata
 from tinymoat import saving
 from tinymoat._keras import keras, tf
 from tinymoat.checkpoint import checkpoint_name
-from tinymoat.quantization.training import cli, data as datasets, loop, weights
+from tinymoat.quantization import batch_norm
+from tinymoat.quantization.training import cli, data as datasets, weights
 from tinymoat.quantization.training.errors import TrainError
 from tinymoat.quantization.training.optim import Hyper, make_optimizer
 from tinymoat.quantization.training.strategy import make_strategy
@@ -115,7 +116,7 @@ def test_batch_norm_statistics_are_re_estimated_as_plain_averages():
     model = tinymoat.build_model("tiny-moat-0", 32, 3, **MICRO_CONFIG)
     batches = [np.random.default_rng(i).normal(size=(4, 32, 32, 3)).astype(np.float32)
                for i in range(3)]
-    assert loop.recalibrate_batch_norm(model, iter(batches)) == 3
+    assert batch_norm.estimate_statistics(model, iter(batches)) == 3
     norm = model.get_layer("stem.norm_0")
     inputs = keras.Model(model.input, norm.input)
     means = [inputs(b).numpy().mean(axis=(0, 1, 2)) for b in batches]

@@ -30,6 +30,8 @@ import tempfile
 
 import numpy as np
 
+from tinymoat.quantization.agreement import sqnr_db
+
 from .errors import BenchError, UsageError, one_line
 
 HERE = pathlib.Path(__file__).parent
@@ -235,9 +237,7 @@ def agreement(outputs, reference, details) -> dict:
     if got.shape != want.shape:
         raise BenchError(f"outputs differ in size: {got.size} values vs {want.size}")
     diff = got - want
-    noise = float(np.sum(diff ** 2))
-    signal = float(np.sum(want ** 2))
-    sqnr = None if noise == 0 else (10 * np.log10(signal / noise) if signal > 0 else None)
+    sqnr = None if not diff.any() or not want.any() else sqnr_db(want, got)
     scale = float(np.max(np.abs(want))) if want.size else 0.0
     max_abs = float(np.max(np.abs(diff))) if diff.size else 0.0
     return {"max_abs_diff": max_abs,

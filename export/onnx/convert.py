@@ -175,7 +175,7 @@ def compact_relative_bias(model, separable: bool = False):
     window size: the form the .onnx keeps, which ONNX Runtime folds into the
     dense tensor when it loads the file. `separable` is the form for a file
     that runs as stored (the .ort): ORT's Gather copies one element per index
-    (on tiny-moat-0 the nine [S, S] Gathers took 3 ms of 14), so the table,
+    (slow for [S, S] indices run on every invoke), so the table,
     stored transposed [..., 2W-1, 2H-1], is first expanded by columns into
     the small [..., W, 2H-1, W] (Gather of rows of 2H-1 values by an int32
     [W, W] index, Transpose), whose rows of W values one Gather by an int32

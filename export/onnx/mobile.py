@@ -4,17 +4,17 @@
 writes in its fixed style for ARM (every optimization but NCHWc, which is
 x86-only), with three departures:
 * the relative bias is stored compact: constant folding evaluates each
-  Gather(table, index) into the dense [heads, S, S] tensor (the tool's .ort
-  of tiny-moat-0 was 20-33 % bigger than the .onnx); after optimizing, those
-  tensors are compacted again in the form that is cheap to expand at run
-  time (`convert.compact_relative_bias(separable=True)`: the .onnx's
-  one-element-per-index Gathers took 3 ms of a 14 ms INT8 run), while every
-  other constant stays folded (without constant folding the INT8 .ort was
-  about 20 % slower than the .onnx);
+  Gather(table, index) into the dense [heads, S, S] tensor, which makes the
+  tool's .ort bigger than the .onnx; after optimizing, those tensors are
+  compacted again in the form that is cheap to expand at run time
+  (`convert.compact_relative_bias(separable=True)`: the .onnx's form copies
+  one element per index, slow when run as stored), while every other
+  constant stays folded (an .ort without constant folding runs slower than
+  the .onnx);
 * the graph is optimized and saved as ONNX first, and that file converted
   with optimizations off: ORT's serializer keeps every value the
   optimizer made and then removed, which on an INT8 graph (its QDQ pairs
-  fused into QLinear kernels) adds about 7 % of dead value records;
+  fused into QLinear kernels) adds dead value records;
 * inside the .ort, values are named by number and nodes not at all
   (`short_names`; the graph's input and output keep theirs): the format
   stores each name several times and a type record per value.

@@ -98,16 +98,16 @@ def calibrate(model_path: str, job: ExportJob, folder: str):
     * entropy uses ENTROPY_BINS bins (with ORT's default of 128 bins it can
       only pick the full range, i.e. min/max), and only for inputs of Conv,
       Gemm and MatMul; applied to every tensor its KL thresholds clip
-      LayerNorm's x - mean to under 1% of its range and the top-1 class
-      changed on every test image at 224, while min/max elsewhere keeps it;
+      LayerNorm's x - mean to a small part of its range and change the
+      top-1 class, while min/max elsewhere keeps it;
     * percentile is PERCENTILE, and tensors whose values span too few float32
       steps for ORT's histogram keep min/max instead of failing the export;
     * inference runs on one thread (`_one_thread_session`);
     * a Softmax output (attention weights, read by QLinearMatMul) gets its
       whole range [0, 1], as TFLite's int8 softmax: calibrated on a few
-      images its maximum (0.02-0.15 on random weights) is one that other
-      images' sharper attention exceeds, and clipping those peaks took
-      tiny-moat-0's agreement with the float model from 32 to 14 dB.
+      images its maximum is one that other images' sharper attention
+      exceeds, and clipping those peaks costs most of the model's agreement
+      with the float model.
     """
     from onnxruntime.quantization import CalibrationMethod
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, create_calibrator

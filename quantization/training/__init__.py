@@ -7,6 +7,10 @@ Modules, in the order a run uses them:
   data      image sources (folders, TFRecords, TFDS), validation, tf.data pipelines
   weights   building the model and loading --weights (with --fresh-head)
   optim     AdamW with a debiased weight EMA, warm-up + cosine schedule, loss
+  settings  what a run is asked to do, and the checks of it
   callbacks per-epoch checkpoints, CSV log, NaN guard
-  loop      the float stage and the QAT stage
+  trainer   one stage's fit loop, checkpoints and the saved model's validation
+  float_stage, qat_stage
+            the two stages
+  loop      a run: checks, then the float stage, then the QAT stage
 """

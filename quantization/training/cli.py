@@ -19,7 +19,7 @@ EXIT_USAGE, EXIT_NAN = 2, 1
 def parser() -> argparse.ArgumentParser:
     from tinymoat.config import VARIANTS
 
-    from .loop import QAT_GELU_FORMS
+    from ..forms import INT8_GELU_FORMS
     from .strategy import STRATEGIES
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     g = p.add_argument_group("model")
@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--qat", action="store_true", help="after the float stage, train a QAT model")
     g.add_argument("--qat-epochs", type=int, default=1)
     g.add_argument("--qat-lr", type=float, default=None, help="default: --lr / 20")
-    g.add_argument("--qat-gelu", choices=QAT_GELU_FORMS, default=None,
+    g.add_argument("--qat-gelu", choices=INT8_GELU_FORMS, default=None,
                    help="GELU form the QAT model trains and its int8 graph runs: sigmoid "
                         "(fastest on CPUs) or tanh (closer to the exact GELU; for integer-only "
                         "hardware); default: the run's, else sigmoid")
@@ -123,7 +123,7 @@ def parse_overrides(items: List[str]) -> Dict:
 
 def settings_from(args):
     from .data import Augment
-    from .loop import Settings
+    from .settings import Settings
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
     return Settings(
         data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,

@@ -5,7 +5,7 @@ import java.util.Locale;
 /**
  * What a classifier's output holds: probabilities (a softmax in the graph) or logits.
  * Exported models say so by name: the TFLite metadata writer
- * ({@code export/tflite_metadata/image_classifier.py}) names output 0 "probability"
+ * ({@code export/tflite/metadata/image_classifier.py}) names output 0 "probability"
  * or "logits", and exports that name their tensors call them "probabilities" or
  * "logits". A model that says neither is judged frame by frame ({@link #UNKNOWN}).
  */

@@ -17,7 +17,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .tflite_metadata.tflite_model import fb, load, serialize
+from tinymoat.quantization.tflite.flatbuffer import fb, load, serialize
 
 INPUT_NAMES = ("image",)
 OUTPUT_NAMES = ("logits",)
@@ -28,7 +28,7 @@ def append_softmax(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
     """The model with a float32 SOFTMAX after its float32 output: apps that read scores
     (Android's Task Library, MediaPipe) then get probabilities. XNNPACK runs it in the
     same partition as the rest (after the int8 graph's final DEQUANTIZE)."""
-    from .tflite_graph import TFLiteGraph
+    from tinymoat.quantization.tflite.graph import TFLiteGraph
     model = load(model_bytes)
     graph = TFLiteGraph(model)
     sub = graph.sub

@@ -41,9 +41,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .relative_bias import factor, relative_indices, worth_it
-from .tflite_graph import TFLiteGraph, consumers, op_name
-from .tflite_metadata.tflite_model import fb, load, serialize
+from tinymoat.quantization.tflite.flatbuffer import fb, load, serialize
+from tinymoat.quantization.tflite.graph import TFLiteGraph, consumers, op_name
+
+from ..relative_bias import factor, relative_indices, worth_it
 
 _NUMPY = {fb.TensorType.FLOAT32: np.float32, fb.TensorType.INT8: np.int8,
           fb.TensorType.UINT8: np.uint8, fb.TensorType.INT16: np.int16,

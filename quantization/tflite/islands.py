@@ -3,7 +3,7 @@
 Three ops of tiny-MOAT's int8 graph have no int8 kernel that XNNPACK (LiteRT
 2.3) takes: SOFTMAX (attention), RSQRT (LayerNorm's 1/std) and GELU. The
 default INT8 graph rewrites the first two into int8 ops XNNPACK does take
-(`tflite_integer.py`) and has no GELU op: its deploy graph uses the sigmoid
+(`integer.py`) and has no GELU op: its deploy graph uses the sigmoid
 form x * sigmoid(1.702 x) (MUL, LOGISTIC, MUL). The mixed graph instead
 computes all three in float, which is more exact and, for the softmax, a
 little faster on CPUs with fast float (XNNPACK's float softmax beats both the
@@ -26,8 +26,8 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .tflite_graph import op_name, replace_ops
-from .tflite_metadata.tflite_model import fb
+from .graph import op_name, replace_ops
+from .flatbuffer import fb
 
 ISLAND_OPS = ("SOFTMAX", "RSQRT", "GELU")
 _INTEGER = (fb.TensorType.INT8, fb.TensorType.UINT8)

@@ -4,14 +4,11 @@ Full-integer models with a uint8 input take raw RGB pixels (the normalisation
 is the first op of the graph, because a uint8 tensor has one scale for all
 channels); every other variant takes normalised float or int8 input, and the
 metadata tells apps which. The relative position bias is stored compactly
-(`tflite_compact.py`) and Android-readable metadata with labels is attached.
-Float variants convert the exact float rewrite of the model (deploy_model
-with erf GELU). The INT8 graph uses GELU's sigmoid form, and SOFTMAX and
-RSQRT, which XNNPACK has no int8 kernel for, are rewritten into int8 ops it
-has (`tflite_integer.py`), and its sigmoid GELUs lose their MUL by a constant to
-a relabelling of scales that LiteRT 1.4's XNNPACK needs (`tflite_gelu.py`);
-`--int8 --mixed` is quantized from the exact GELU and computes GELU, SOFTMAX
-and RSQRT in float instead (`tflite_islands.py`).
+(`compact.py`) and Android-readable metadata with labels is attached
+(`metadata/`). Float variants convert the exact float rewrite of the model
+(deploy_model with erf GELU). The INT8 graph is tinymoat.quantization's
+`int8_tflite` ("integer", or "mixed" for `--int8 --mixed`), the same bytes
+tinymoat-eval scores; this module only packages it.
 """
 
 from __future__ import annotations
@@ -22,17 +19,11 @@ import numpy as np
 
 from tinymoat import __version__, with_pixel_input
 from tinymoat._keras import tf
-from tinymoat.quantization.tensors import dequantize, quantize  # noqa: F401  (also for tests)
+from tinymoat.quantization.tensors import dequantize, quantize
 
-from . import tflite_compact, tflite_gelu, tflite_integer, tflite_io, tflite_islands
-from .target import ExportError, ExportJob, Target
-from .tflite_metadata import add_image_classifier_metadata, read_metadata
-
-IO_TYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
-
-
-def _tf_type(name):
-    return {"float32": tf.float32, "int8": tf.int8, "uint8": tf.uint8}[name]
+from ..target import ExportError, ExportJob, Target
+from . import compact, interface
+from .metadata import add_image_classifier_metadata, read_metadata
 
 
 class TFLiteTarget(Target):
@@ -50,7 +41,7 @@ class TFLiteTarget(Target):
     }
 
     def check(self, job: ExportJob, precision: str) -> None:
-        from tinymoat.quantization import CALIBRATIONS
+        from tinymoat.quantization.forms import CALIBRATIONS
         if precision.startswith("int8") and job.calibration_statistic not in CALIBRATIONS:
             raise ExportError(f"tflite: calibration {job.calibration_statistic!r} is not one of "
                               f"{', '.join(CALIBRATIONS)}")
@@ -69,11 +60,11 @@ class TFLiteTarget(Target):
                                  from_qat=self.reference(job, precision) == "qat")
         else:
             data = self._float(job.model, precision)
-        data = tflite_compact.compact_relative_bias(data, notes)
-        data = tflite_compact.shorten_tensor_names(data, notes)
+        data = compact.compact_relative_bias(data, notes)
+        data = compact.shorten_tensor_names(data, notes)
         if job.outputs == "probabilities":
-            data = tflite_io.append_softmax(data, notes)
-        data = tflite_io.name_io(data, outputs=(job.outputs,), notes=notes)
+            data = interface.append_softmax(data, notes)
+        data = interface.name_io(data, outputs=(job.outputs,), notes=notes)
         mean, std = ((0.0,) * 3, (1.0,) * 3) if pixel_input else job.mean_std
         notes["validated_runtime"] = validated_runtime()
         data = add_image_classifier_metadata(
@@ -94,9 +85,8 @@ class TFLiteTarget(Target):
         # The exact float rewrites of the int8 deploy graph (BatchNorms folded on
         # both sides, q/k/v/o as 1x1 convolutions with the query scale, key and
         # value biases folded, LayerNorm affines folded), erf GELU kept: the
-        # same function up to float rounding with fewer ops (tiny-moat-0 at 224:
-        # 355 ops instead of 398; 1 thread, dense bias: from equal to 0.5 ms
-        # faster than the plain conversion across runs).
+        # same function up to float rounding with fewer ops than the plain
+        # conversion, and no slower (bench/int8_speed.py times both).
         from tinymoat.quantization import deploy_model
         converter = tf.lite.TFLiteConverter.from_keras_model(deploy_model(model, gelu="erf"))
         if precision in ("float16", "dynamic"):
@@ -110,32 +100,23 @@ class TFLiteTarget(Target):
                  from_qat: bool) -> bytes:
         from tinymoat import quantization
         if from_qat:
-            data = quantization.qat_convert(job.qat_model, input_type=_tf_type(job.input_type),
-                                            output_type=_tf_type(job.output_type))
-            notes["ranges"] = "learned in quantization-aware training"
-            notes["gelu"] = f"{quantization.gelu_form(job.qat_model)} form, int8"
+            model, images, qat_model = None, None, job.qat_model
         else:
             model = with_pixel_input(job.model, job.normalization) if pixel_input else job.model
             images = (calibration_pixels(job.calibration) if pixel_input
                       else job.normalized(job.calibration))
-            data = quantization.ptq_convert(model, images, input_type=_tf_type(job.input_type),
-                                            output_type=_tf_type(job.output_type),
-                                            calibration=job.calibration_statistic,
-                                            mixed=mixed, gelu="erf" if mixed else job.int8_gelu)
-            notes["ranges"] = (f"post-training calibration ({job.calibration_statistic}) on "
-                               f"{len(job.calibration)} images")
-            notes["gelu"] = "erf, in float" if mixed else f"{job.int8_gelu} form, int8"
-        if mixed:
-            data = tflite_islands.float_islands(data, notes=notes)
-        else:
-            data = tflite_integer.integer_kernels(data, notes)
-            data = tflite_gelu.fold_gelu_scale(data, notes)
-        left = quantization.float_ops(data)
-        notes["float_ops"] = [str(op) for op in left]
-        if left and not mixed:
-            raise ExportError(f"the INT8 graph is not fully integer: {len(left)} float op(s), "
-                              f"e.g. {left[0]}; pass --mixed to accept a mixed graph")
-        return data
+            qat_model = None
+        try:
+            return quantization.int8_tflite(
+                model, images, qat_model=qat_model, graph="mixed" if mixed else "integer",
+                gelu=None if mixed or from_qat else job.int8_gelu,
+                calibration=job.calibration_statistic, input_type=job.input_type,
+                output_type=job.output_type, notes=notes)
+        except quantization.NotFullyIntegerError as exc:
+            count, *ops = str(exc).splitlines()
+            raise ExportError(f"the INT8 graph is not fully integer: {count.split(' ')[0]} "
+                              f"float op(s), e.g. {ops[0] if ops else '?'}; pass --mixed to "
+                              "accept a mixed graph") from None
 
     def predict(self, path: str, pixels: np.ndarray) -> np.ndarray:
         from ai_edge_litert.interpreter import Interpreter

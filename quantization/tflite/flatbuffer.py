@@ -1,13 +1,15 @@
-"""Reading and rewriting the .tflite model FlatBuffer (identifier "TFL3").
+"""The .tflite FlatBuffer (identifier "TFL3"): loading it as objects and packing it back.
 
-Uses the generated TFLite schema module that ships with ai-edge-litert (the
-same file TensorFlow ships as tensorflow/lite/python/schema_py_generated.py),
-so attaching metadata does not import TensorFlow.
+The one place that knows the file format: the schema module, operator and
+tensor-type names, load and serialize. The int8 graph passes (graph.py and
+the passes beside it), the op reader (ops.py) and the metadata writer
+(tinymoat.export.tflite.metadata) all build on it. It uses the generated
+TFLite schema module that ships with ai-edge-litert (the same file TensorFlow
+ships as tensorflow/lite/python/schema_py_generated.py), so reading and
+rewriting a model does not import TensorFlow.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import flatbuffers
 import numpy as np
@@ -25,14 +27,25 @@ TFLITE_IDENTIFIER = b"TFL3"
 BUFFER_ALIGNMENT = 16
 
 TENSOR_TYPES = {v: k for k, v in vars(fb.TensorType).items() if not k.startswith("_")}
-_OPS = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
 
 
-class TensorInfo(NamedTuple):
-    index: int
-    name: str
-    dtype: str          # "FLOAT32", "INT8", ...
-    shape: tuple[int, ...]
+def builtin_name(code) -> str:
+    """The builtin operator name of an OperatorCode (object or table API): "CONV_2D", ...
+
+    The schema keeps small codes in a deprecated int8 field and the full value
+    in another; the larger of the two is the operator. Unknown codes read "CUSTOM".
+    """
+    if hasattr(code, "builtinCode"):
+        value = max(code.builtinCode, code.deprecatedBuiltinCode)
+    else:
+        value = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+    return OP_NAMES.get(value, "CUSTOM")
+
+
+def op_name(model: "fb.ModelT", op) -> str:
+    """The builtin name of one operator of a loaded model."""
+    return builtin_name(model.operatorCodes[op.opcodeIndex])
 
 
 def is_tflite(model_bytes) -> bool:
@@ -57,86 +70,6 @@ def load(model_bytes) -> "fb.ModelT":
             raise ValueError(f"buffer {i} is stored outside the FlatBuffer (a model over 2 GB); "
                              "such models cannot be repacked here")
     return model
-
-
-def io_tensors(model: "fb.ModelT", which: str) -> list[TensorInfo]:
-    """The inputs or outputs (`which`) of the main subgraph."""
-    sub = model.subgraphs[0]
-    indices = sub.inputs if which == "inputs" else sub.outputs
-    out = []
-    for index in [] if indices is None else list(indices):
-        t = sub.tensors[index]
-        shape = () if t.shape is None else tuple(int(d) for d in t.shape)
-        name = t.name.decode("utf-8") if isinstance(t.name, bytes) else (t.name or "")
-        out.append(TensorInfo(int(index), name, TENSOR_TYPES.get(t.type, str(t.type)), shape))
-    return out
-
-
-def producer_op(model: "fb.ModelT", tensor_index: int,
-                skip=("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE")) -> str | None:
-    """Builtin op name that computes a tensor, looking through type/shape-only ops."""
-    sub = model.subgraphs[0]
-    producers = {}
-    for op in sub.operators or []:
-        for out in [] if op.outputs is None else list(op.outputs):
-            producers[int(out)] = op
-    seen = set()
-    while tensor_index in producers and tensor_index not in seen:
-        seen.add(tensor_index)
-        op = producers[tensor_index]
-        code = model.operatorCodes[op.opcodeIndex]
-        name = _OPS.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
-        if name not in skip or op.inputs is None or not len(op.inputs):
-            return name
-        tensor_index = int(op.inputs[0])
-    return None
-
-
-def _entry_name(entry) -> str:
-    return entry.name.decode("utf-8") if isinstance(entry.name, bytes) else entry.name
-
-
-def metadata_entries(model: "fb.ModelT") -> list[tuple[str, int]]:
-    """(name, buffer index) of every `Model.metadata` entry, in order."""
-    return [(_entry_name(m), m.buffer) for m in model.metadata or []]
-
-
-def metadata_buffer(model_bytes, name: str) -> bytes | None:
-    """Bytes of the buffer a named `Model.metadata` entry points to, without unpacking the model."""
-    if not is_tflite(model_bytes):
-        raise ValueError("not a TFLite model")
-    model = fb.Model.GetRootAs(bytes(model_bytes), 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if entry.Name() is not None and entry.Name().decode("utf-8") == name:
-            buf = model.Buffers(entry.Buffer())
-            return b"" if buf.DataIsNone() else buf.DataAsNumpy().tobytes()
-    return None
-
-
-def set_metadata_buffer(model: "fb.ModelT", name: str, data: bytes) -> None:
-    """Points one `Model.metadata` entry called `name` at a buffer holding `data`.
-
-    Other entries (min_runtime_version, CONVERSION_METADATA, ...) are left as
-    they are. An existing entry of that name has its buffer replaced in place;
-    duplicates of it are dropped and their buffers emptied.
-    """
-    new = fb.BufferT()
-    new.data = np.frombuffer(bytes(data), dtype=np.uint8)
-    model.metadata = list(model.metadata or [])
-    model.buffers = list(model.buffers or [])
-    ours = [m for m in model.metadata if _entry_name(m) == name]
-    if ours:
-        model.buffers[ours[0].buffer] = new
-        for dup in ours[1:]:
-            model.buffers[dup.buffer] = fb.BufferT()
-            model.metadata.remove(dup)
-        return
-    model.buffers.append(new)
-    entry = fb.MetadataT()
-    entry.name = name
-    entry.buffer = len(model.buffers) - 1
-    model.metadata.append(entry)
 
 
 class _AlignedBufferT(fb.BufferT):

@@ -25,8 +25,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from . import codec, packing
-from . import tflite_model as tm
+from tinymoat.quantization.tflite import flatbuffer
+
+from . import codec, model_file, packing
 
 METADATA_NAME = "TFLITE_METADATA"
 LABELS_FILE = "labels.txt"
@@ -58,8 +59,8 @@ def add_image_classifier_metadata(
     are kept. Raises ValueError on inputs the on-device readers would reject
     or misread.
     """
-    model = tm.load(model_bytes)
-    inputs, outputs = tm.io_tensors(model, "inputs"), tm.io_tensors(model, "outputs")
+    model = flatbuffer.load(model_bytes)
+    inputs, outputs = model_file.io_tensors(model, "inputs"), model_file.io_tensors(model, "outputs")
     if len(inputs) != 1 or len(outputs) != 1:
         raise ValueError(f"an image classifier has one input and one output; "
                          f"this model has {len(inputs)} and {len(outputs)}")
@@ -85,7 +86,7 @@ def add_image_classifier_metadata(
                          f"(expected FLOAT32, UINT8 or INT8)")
 
     if output_name is None:
-        probs = tm.producer_op(model, scores.index) in _PROBABILITY_OPS
+        probs = model_file.producer_op(model, scores.index) in _PROBABILITY_OPS
         output_name = "probability" if probs else "logits"
     if output_description is None:
         output_description = (f"{'Probabilities' if output_name == 'probability' else 'Scores'} "
@@ -125,8 +126,8 @@ def add_image_classifier_metadata(
     }
     metadata["min_parser_version"] = codec.min_parser_version(metadata)
 
-    tm.set_metadata_buffer(model, METADATA_NAME, codec.encode(metadata))
-    return packing.append_zip(tm.serialize(model), [(LABELS_FILE, packing.labels_text(labels))])
+    model_file.set_metadata_buffer(model, METADATA_NAME, codec.encode(metadata))
+    return packing.append_zip(flatbuffer.serialize(model), [(LABELS_FILE, packing.labels_text(labels))])
 
 
 def read_metadata(model_bytes: bytes) -> dict:
@@ -139,7 +140,7 @@ def read_metadata(model_bytes: bytes) -> dict:
     "raw": <the whole metadata in dict form>}. Absent strings are None.
     Raises ValueError when the model has no TFLITE_METADATA.
     """
-    buf = tm.metadata_buffer(model_bytes, METADATA_NAME)
+    buf = model_file.metadata_buffer(model_bytes, METADATA_NAME)
     if buf is None:
         raise ValueError(f"model has no {METADATA_NAME} entry")
     raw = codec.decode(buf)
@@ -189,7 +190,7 @@ def _check_text(key, value, required=False):
         raise ValueError(f"{key} must be a{' non-empty' if required else ''} string, got {value!r}")
 
 
-def _check_image(image: tm.TensorInfo, color_space: str) -> int:
+def _check_image(image: model_file.TensorInfo, color_space: str) -> int:
     if color_space not in _CHANNELS:
         raise ValueError(f"color_space must be one of {sorted(_CHANNELS)}, got {color_space!r}")
     if len(image.shape) != 4:
@@ -226,7 +227,7 @@ def _check_normalization(mean, std, channels: int):
     return mean, std
 
 
-def _check_labels(labels, scores: tm.TensorInfo) -> list[str]:
+def _check_labels(labels, scores: model_file.TensorInfo) -> list[str]:
     if isinstance(labels, (str, bytes)):
         raise ValueError("labels must be a sequence of strings, not one string")
     labels = list(labels)

@@ -18,15 +18,8 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-try:  # the LiteRT wheel ships the generated flatbuffer accessors
-    from ai_edge_litert import schema_py_generated as _schema
-except ImportError:  # pragma: no cover - older environments
-    from tensorflow.lite.python import schema_py_generated as _schema
+from .flatbuffer import TENSOR_TYPES, builtin_name, fb
 
-_OP_NAMES = {v: k for k, v in vars(_schema.BuiltinOperator).items()
-             if not k.startswith("_")}
-_TYPE_NAMES = {v: k.lower() for k, v in vars(_schema.TensorType).items()
-               if not k.startswith("_")}
 FLOAT_TYPES = frozenset({"float32", "float16", "float64", "bfloat16"})
 
 
@@ -69,12 +62,8 @@ def _as_bytes(tflite_model) -> bytes:
 
 def _op_name(model, opcode_index: int) -> str:
     code = model.OperatorCodes(opcode_index)
-    # Builtin codes above 127 live in BuiltinCode(); the deprecated int8 field
-    # saturates at 127 (PLACEHOLDER_FOR_GREATER_OP_CODES).
-    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-    if builtin == _schema.BuiltinOperator.CUSTOM:
-        return "CUSTOM:" + code.CustomCode().decode()
-    return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+    name = builtin_name(code)
+    return "CUSTOM:" + code.CustomCode().decode() if name == "CUSTOM" else name
 
 
 def _tensor_info(model, subgraph, index: int) -> TensorInfo:
@@ -88,7 +77,7 @@ def _tensor_info(model, subgraph, index: int) -> TensorInfo:
         axis = q.QuantizedDimension()
     buffer = model.Buffers(tensor.Buffer()) if tensor.Buffer() else None
     constant = bool(buffer is not None and (buffer.DataLength() or buffer.Size()))
-    return TensorInfo(tensor.Name().decode(), _TYPE_NAMES.get(tensor.Type(), str(tensor.Type())),
+    return TensorInfo(tensor.Name().decode(), TENSOR_TYPES.get(tensor.Type(), str(tensor.Type())).lower(),
                       tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else (),
                       scale, zero_point, axis, constant)
 
@@ -99,7 +88,7 @@ def op_details(tflite_model, subgraph: int = 0) -> List[OpDetails]:
     `tflite_model` is the flatbuffer bytes (what the converter returns) or a path.
     """
     buf = _as_bytes(tflite_model)
-    model = _schema.Model.GetRootAs(buf, 0)
+    model = fb.Model.GetRootAs(buf, 0)
     graph = model.Subgraphs(subgraph)
     result = []
     for i in range(graph.OperatorsLength()):
@@ -115,7 +104,7 @@ def op_details(tflite_model, subgraph: int = 0) -> List[OpDetails]:
 def io_details(tflite_model, subgraph: int = 0) -> Tuple[List[TensorInfo], List[TensorInfo]]:
     """(model inputs, model outputs) of a subgraph."""
     buf = _as_bytes(tflite_model)
-    model = _schema.Model.GetRootAs(buf, 0)
+    model = fb.Model.GetRootAs(buf, 0)
     graph = model.Subgraphs(subgraph)
     return ([_tensor_info(model, graph, j) for j in graph.InputsAsNumpy()],
             [_tensor_info(model, graph, j) for j in graph.OutputsAsNumpy()])

@@ -36,8 +36,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .tflite_graph import consumers, op_name
-from .tflite_metadata.tflite_model import fb, load, serialize
+from .graph import consumers, op_name
+from .flatbuffer import fb, load, serialize
 
 _CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 

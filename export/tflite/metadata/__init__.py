@@ -8,7 +8,8 @@ associated files (labels.txt) in a stored ZIP appended to the model. Nothing
 here imports TensorFlow.
 
 Modules: `schema` (the schema subset, as data), `codec` (dict <-> FlatBuffer,
-min_parser_version), `tflite_model` (model FlatBuffer surgery), `packing`
+min_parser_version), `model_file` (I/O tensors and metadata entries of the model;
+the file format itself is tinymoat.quantization.tflite.flatbuffer), `packing`
 (the appended zip), `image_classifier` (the public functions).
 """
 
@@ -17,8 +18,8 @@ from .codec import encode as encode_metadata
 from .codec import min_parser_version
 from .image_classifier import (LABELS_FILE, METADATA_NAME, add_image_classifier_metadata,
                                read_metadata)
+from .model_file import metadata_buffer
 from .packing import read_zip as packed_files
-from .tflite_model import metadata_buffer
 
 __all__ = [
     "LABELS_FILE", "METADATA_NAME", "add_image_classifier_metadata", "decode_metadata",

@@ -1,6 +1,7 @@
 """Editing the operators of a loaded TFLite model (fb.ModelT) in place.
 
-The post-conversion passes (tflite_compact.py, tflite_islands.py) add
+The post-conversion passes (integer.py, islands.py, gelu.py here; the
+exporter's relative-bias compaction and output naming) add
 tensors, constant buffers and operators to the first subgraph; this is the
 bookkeeping they share. Operator versions are the smallest that cover the
 given input types (TFLite's versioning rules), raised, never lowered, when
@@ -13,14 +14,9 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .tflite_metadata.tflite_model import fb, load, serialize
+from .flatbuffer import fb, load, op_name, serialize
 
-OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
-
-
-def op_name(model, op) -> str:
-    code = model.operatorCodes[op.opcodeIndex]
-    return OP_NAMES[max(code.builtinCode, code.deprecatedBuiltinCode)]
+__all__ = ["TFLiteGraph", "consumers", "op_name", "replace_ops"]
 
 
 def consumers(model) -> Dict[int, List]:

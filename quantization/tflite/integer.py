@@ -39,7 +39,7 @@ ELU's 1/255 grid (TFLite's SOFTMAX writes 1/256; going between the two would
 lose 0.4 % of every row's mass).
 
 Measured against the float softmax of the same int8 logits: about as close
-as TFLite's int8 kernel (tests/test_tflite_integer.py); in tiny-moat-0 with
+as TFLite's int8 kernel (tests/test_integer.py); in tiny-moat-0 with
 the tiny_moat0_224 fixture weights the model's agreement with the float
 model is unchanged (bench/int8_speed.py prints it).
 
@@ -60,8 +60,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .tflite_graph import TFLiteGraph, op_name, replace_ops
-from .tflite_metadata.tflite_model import fb
+from .graph import TFLiteGraph, op_name, replace_ops
+from .flatbuffer import fb
 
 RHO = 1.2     # ratio of successive breakpoints of log s
 Y = 6.375     # exp(-Y) < 1/512: where z and y saturate
