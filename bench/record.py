@@ -1,20 +1,20 @@
 """Where benchmarks write their figures: one section each in docs/benchmarks.md.
 
     from record import cpu_description, write_section
-    write_section("int8-speed", "python bench/int8_speed.py --runs 30", markdown)
+    write_section("int8-speed", "INT8 vs float32 latency", "python bench/int8_speed.py",
+                  markdown)
 
 Each benchmark owns one section, delimited by HTML comments, and replaces only
-its own; the header it gets states the command, the date, the CPU model and its
-int8 dot-product flags, so every table in the file says where it came from.
-Pass --no-record to a benchmark to print without writing (benchmarks do that
-for quick runs).
+its own; the header it gets states the command, the date, the CPU (as the
+latency harness describes the host) and its int8 dot-product flags, so every
+table in the file says where it came from. Pass --no-record to a benchmark to
+print without writing (benchmarks do that for quick runs).
 """
 
 from __future__ import annotations
 
 import datetime
 import os
-import platform
 import re
 
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
@@ -26,22 +26,29 @@ TITLE = ("# Benchmarks\n\nWritten by the benchmarks under `bench/`, each in its 
 INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
 
 
-def cpu_description() -> str:
-    """'model; int8 dot-product instructions: flags' from /proc/cpuinfo. INT8's gain over
-    float32 depends on them (without, x86 multiplies int8 through 16-bit lanes)."""
+def int8_dot_flags() -> list:
+    """The int8 dot-product flags of /proc/cpuinfo (the latency harness does not probe
+    them): INT8's gain over float32 depends on them (without, x86 multiplies int8
+    through 16-bit lanes)."""
     try:
         with open("/proc/cpuinfo") as f:
             lines = f.read().splitlines()
     except OSError:
-        return f"{platform.machine() or 'CPU'} (no /proc/cpuinfo)"
-    model = next((line.split(":", 1)[1].strip() for line in lines
-                  if line.lower().startswith(("model name", "hardware"))), "CPU unknown")
+        return []
     flags = set()
     for line in lines:
         if line.lower().startswith(("flags", "features")):
             flags.update(line.split(":", 1)[1].split())
-    dot = [flag for flag in INT8_DOT_FLAGS if flag in flags]
-    return f"{model}; int8 dot-product instructions: {', '.join(dot) if dot else 'none'}"
+    return [flag for flag in INT8_DOT_FLAGS if flag in flags]
+
+
+def cpu_description() -> str:
+    """'CPU (arch, N cores); int8 dot-product instructions: flags': the CPU as the latency
+    harness describes this host (host.host_device), plus its int8 dot-product flags."""
+    from tinymoat.export.latency.host import host_device
+    dot = int8_dot_flags()
+    return (f"{host_device()['cpu']}; int8 dot-product instructions: "
+            f"{', '.join(dot) if dot else 'none'}")
 
 
 def _markers(name: str):
@@ -56,7 +63,7 @@ def section(name: str, title: str, command: str, body: str, when=None) -> str:
     header = (f"## {title}\n\n"
               f"- command: `{command}`\n"
               f"- date: {when:%Y-%m-%d %H:%M} UTC\n"
-              f"- CPU: {cpu_description()}; {os.cpu_count()} logical CPUs\n")
+              f"- CPU: {cpu_description()}\n")
     return f"{begin}\n{header}\n{body.strip()}\n{end}\n"
 
 

@@ -102,7 +102,7 @@ def test_litert_and_onnxruntime_one_and_two_threads(models, tmp_path, capsys):
         assert doc["artifact"]["input_size"] == [16, 16]
         assert doc["artifact"]["sha256"] == artifacts.sha256(
             models["onnx"] if doc["artifact"]["file"] == "tiny.onnx" else models["float"])
-    assert docs[2]["artifact"]["precision"] == "float32"  # from the file name
+    assert docs[2]["artifact"]["precision"] is None  # no manifest: names are not guessed from
     assert "tiny_float32.tflite" in stdout and "tiny.onnx" in stdout
     assert "harness overhead:" in stdout and "4 results written" in stdout
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import re
 
 from tinymoat.fileio import sha256, size_bytes
 
@@ -18,7 +17,6 @@ from .errors import UsageError
 
 RUNTIME_OF_SUFFIX = {".tflite": "litert", ".onnx": "onnxruntime", ".ort": "onnxruntime",
                      ".mlpackage": "coreml"}
-PRECISIONS = ("int8-mixed", "weights8", "float32", "float16", "dynamic", "int8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,15 +95,6 @@ def export_info(path) -> ExportInfo:
                       _entry_for(manifest, path.name), _entry_for(report, path.name), tuple(notes))
 
 
-def precision_from_name(name: str):
-    """`tiny-moat-0_224_int8.tflite` -> 'int8'; None when the name does not say."""
-    stem = name.rsplit(".", 1)[0]
-    for precision in PRECISIONS:
-        if re.search(rf"(^|[_.\-]){re.escape(precision)}($|[_.\-])", stem):
-            return precision
-    return None
-
-
 def input_size_from_shape(shape):
     """[h, w] of a 4-D image input, NHWC or NCHW (1, 3 or 4 channels); else None."""
     if shape is None or len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
@@ -138,7 +127,7 @@ def describe(path, info: ExportInfo | None = None, input_shape=None) -> dict:
     return {
         "file": path.name,
         "variant": info.manifest.get("variant") if info.entry is not None else None,
-        "precision": entry.get("precision") or precision_from_name(path.name),
+        "precision": entry.get("precision"),  # the manifest says; a file name is no proof
         "input_size": input_size,
         "size_bytes": size,
         "sha256": digest,

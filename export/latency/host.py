@@ -12,6 +12,8 @@ import sys
 
 import numpy as np
 
+from tinymoat.quantization.tensors import quantize
+
 from . import artifacts, board_runner
 from .errors import BenchError, UsageError
 from .grid import Cell
@@ -66,17 +68,6 @@ def _image_layout(spec):
         return "nchw", shape[2], shape[3]
     raise UsageError(f"--val-data needs one RGB image input; input {spec['name']!r} "
                      f"has shape {shape}")
-
-
-def quantize(x, spec):
-    """Float input -> the input tensor's integer type with its scale and zero point."""
-    dtype = np.dtype(spec["dtype"])
-    if not np.issubdtype(dtype, np.integer):
-        return x.astype(dtype)
-    info = np.iinfo(dtype)
-    if spec["scale"]:
-        x = np.round(x / spec["scale"]) + spec["zero_point"]
-    return np.clip(x, info.min, info.max).astype(dtype)
 
 
 def takes_pixels(spec) -> bool:

@@ -31,6 +31,7 @@ import tempfile
 import numpy as np
 
 from tinymoat.quantization.agreement import sqnr_db
+from tinymoat.quantization.tensors import dequantize
 
 from .errors import BenchError, UsageError, one_line
 
@@ -222,18 +223,15 @@ def reference_outputs(model_path, feed):
     return [interpreter.get_tensor(d["index"]).copy() for d in details], details
 
 
-def _dequantize(array, detail):
-    scale, zero_point = detail.get("quantization", (0.0, 0))
-    array = np.asarray(array, np.float64)
-    return (array - zero_point) * scale if scale else array
-
-
 def agreement(outputs, reference, details) -> dict:
     """How `outputs` match `reference` (dequantized, over all outputs): max |difference|,
     max relative difference (to the reference's largest magnitude), SQNR in dB, and whether
     the first output's argmax (top-1) is the same."""
-    got = np.concatenate([_dequantize(a, d).ravel() for a, d in zip(outputs, details)])
-    want = np.concatenate([_dequantize(a, d).ravel() for a, d in zip(reference, details)])
+    def values(arrays):
+        return np.concatenate([dequantize(a, d, np.float64).ravel()
+                               for a, d in zip(arrays, details)])
+
+    got, want = values(outputs), values(reference)
     if got.shape != want.shape:
         raise BenchError(f"outputs differ in size: {got.size} values vs {want.size}")
     diff = got - want

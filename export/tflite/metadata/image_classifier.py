@@ -60,7 +60,8 @@ def add_image_classifier_metadata(
     or misread.
     """
     model = flatbuffer.load(model_bytes)
-    inputs, outputs = model_file.io_tensors(model, "inputs"), model_file.io_tensors(model, "outputs")
+    inputs = model_file.io_tensors(model, "inputs")
+    outputs = model_file.io_tensors(model, "outputs")
     if len(inputs) != 1 or len(outputs) != 1:
         raise ValueError(f"an image classifier has one input and one output; "
                          f"this model has {len(inputs)} and {len(outputs)}")
@@ -75,36 +76,10 @@ def add_image_classifier_metadata(
     labels = _check_labels(labels, scores)
     lo, hi = _check_range(input_range)
 
-    if image.dtype == "FLOAT32":
-        stats = {"min": [(lo - m) / s for m, s in zip(mean, std)],
-                 "max": [(hi - m) / s for m, s in zip(mean, std)]}
-    elif image.dtype in _INTEGER_RANGES:
-        ilo, ihi = _INTEGER_RANGES[image.dtype]
-        stats = {"min": [ilo], "max": [ihi]}
-    else:
-        raise ValueError(f"input tensor type {image.dtype} is not an image type "
-                         f"(expected FLOAT32, UINT8 or INT8)")
-
+    stats = _input_stats(image, mean, std, lo, hi)
     if output_name is None:
         probs = model_file.producer_op(model, scores.index) in _PROBABILITY_OPS
         output_name = "probability" if probs else "logits"
-    if output_description is None:
-        output_description = (f"{'Probabilities' if output_name == 'probability' else 'Scores'} "
-                              f"of the {len(labels)} classes, in the order of {LABELS_FILE}.")
-
-    output_md = {
-        "name": output_name,
-        "description": output_description,
-        "content": {"content_properties_type": "FeatureProperties", "content_properties": {}},
-        "associated_files": [{
-            "name": LABELS_FILE,
-            "description": "Class names, one per line; line i names output index i.",
-            "type": "TENSOR_AXIS_LABELS",
-        }],
-    }
-    if output_name == "probability":
-        output_md["stats"] = {"min": [0.0], "max": [1.0]}
-
     metadata = {
         "name": name,
         "description": description,
@@ -119,7 +94,8 @@ def add_image_classifier_metadata(
                                    "options": {"mean": mean, "std": std}}],
                 "stats": stats,
             }],
-            "output_tensor_metadata": [output_md],
+            "output_tensor_metadata": [_output_metadata(output_name, output_description,
+                                                        len(labels))],
         }],
         "author": author,
         "license": license,
@@ -127,7 +103,41 @@ def add_image_classifier_metadata(
     metadata["min_parser_version"] = codec.min_parser_version(metadata)
 
     model_file.set_metadata_buffer(model, METADATA_NAME, codec.encode(metadata))
-    return packing.append_zip(flatbuffer.serialize(model), [(LABELS_FILE, packing.labels_text(labels))])
+    return packing.append_zip(flatbuffer.serialize(model),
+                              [(LABELS_FILE, packing.labels_text(labels))])
+
+
+def _input_stats(image: model_file.TensorInfo, mean, std, lo: float, hi: float) -> dict:
+    """The input's value range as the metadata states it: normalised for a float input, the
+    integer type's range for a quantized one."""
+    if image.dtype == "FLOAT32":
+        return {"min": [(lo - m) / s for m, s in zip(mean, std)],
+                "max": [(hi - m) / s for m, s in zip(mean, std)]}
+    if image.dtype in _INTEGER_RANGES:
+        ilo, ihi = _INTEGER_RANGES[image.dtype]
+        return {"min": [ilo], "max": [ihi]}
+    raise ValueError(f"input tensor type {image.dtype} is not an image type "
+                     f"(expected FLOAT32, UINT8 or INT8)")
+
+
+def _output_metadata(output_name: str, description: str | None, classes: int) -> dict:
+    """The output tensor's metadata: its labels file, and [0, 1] for probabilities."""
+    if description is None:
+        description = (f"{'Probabilities' if output_name == 'probability' else 'Scores'} "
+                       f"of the {classes} classes, in the order of {LABELS_FILE}.")
+    output_md = {
+        "name": output_name,
+        "description": description,
+        "content": {"content_properties_type": "FeatureProperties", "content_properties": {}},
+        "associated_files": [{
+            "name": LABELS_FILE,
+            "description": "Class names, one per line; line i names output index i.",
+            "type": "TENSOR_AXIS_LABELS",
+        }],
+    }
+    if output_name == "probability":
+        output_md["stats"] = {"min": [0.0], "max": [1.0]}
+    return output_md
 
 
 def read_metadata(model_bytes: bytes) -> dict:
