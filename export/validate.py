@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinymoat.quantization.agreement import compare, topk  # noqa: F401  (the figures)
+from tinymoat.quantization.metrics import compare, topk  # noqa: F401  (the figures)
 
 def logits_of(probabilities: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Logits to compare with `reference` from an artifact's probabilities.

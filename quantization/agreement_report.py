@@ -7,7 +7,7 @@ calibration (and, for reference, TFLite's calibrator on the unrewritten
 graph), a QAT model with ranges from the calibration images only, and the
 same QAT model after a short distillation, then runs each in LiteRT on
 held-out images of the same kind and prints the agreement figures
-(agreement.py), plus the op counts of the int8 graph.
+(metrics.py), plus the op counts of the int8 graph.
 
 Weights: the deeplab2 fixtures (seeded random values, not trained) or a fresh
 random initialisation, with BN statistics reset on the calibration images
@@ -27,7 +27,7 @@ import numpy as np
 import tinymoat
 from tinymoat._keras import tf
 
-from .agreement import agreement
+from .metrics import agreement
 from .evaluate import reset_batch_norm_statistics, run_tflite, synthetic_images
 from .ptq import CALIBRATIONS, ptq_convert
 from .qat import distill, initialize_ranges, qat_convert, quantize_model

@@ -40,3 +40,20 @@ def test_preprocess_stays_the_function_after_its_module_is_imported():
     assert _run("import tinymoat.preprocess, tinymoat; print(callable(tinymoat.preprocess))") == "True"
     assert _run("import tinymoat; from tinymoat.preprocess import mean_std; "
                 "print(callable(tinymoat.preprocess))") == "True"
+
+
+def test_quantization_names_stay_functions_after_their_modules_are_imported():
+    # A submodule named like a public name would replace it on the package once imported.
+    loaded = _run("import importlib, pkgutil, types, tinymoat.quantization as q\n"
+                  "for m in pkgutil.walk_packages(q.__path__, 'tinymoat.quantization.'):\n"
+                  "    importlib.import_module(m.name)\n"
+                  "print(sorted(n for n in q._EXPORTS if isinstance(getattr(q, n), "
+                  "types.ModuleType)))")
+    assert loaded == "[]"
+
+
+def test_the_flatbuffer_tools_and_int8_choices_import_no_tensorflow():
+    loaded = _run("import sys; import tinymoat.quantization.tflite.ops, "
+                  "tinymoat.quantization.forms, tinymoat.quantization.metrics, "
+                  "tinymoat.export.tflite.metadata; print('tensorflow' in sys.modules)")
+    assert loaded == "False"

@@ -30,7 +30,7 @@ import tempfile
 
 import numpy as np
 
-from tinymoat.quantization.agreement import sqnr_db
+from tinymoat.quantization.metrics import sqnr_db
 from tinymoat.quantization.tensors import dequantize
 
 from .errors import BenchError, UsageError, one_line
