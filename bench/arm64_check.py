@@ -232,12 +232,9 @@ def ensure(log=None) -> pathlib.Path:
 # --- the check ------------------------------------------------------------------
 
 def op_counts(path) -> dict:
-    """{op: count} of a .tflite graph, as the project's LiteRT lists it."""
-    from ai_edge_litert.interpreter import Interpreter
-    counts = {}
-    for op in Interpreter(model_path=str(path))._get_ops_details():  # pylint: disable=protected-access
-        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
-    return dict(sorted(counts.items()))
+    """{op: count} of a .tflite graph, read from its flatbuffer, by op name."""
+    from tinymoat.quantization.tflite.ops import op_histogram
+    return dict(sorted(op_histogram(path).items()))
 
 
 def feeds_for(path, pixels, normalized) -> list:
@@ -304,68 +301,52 @@ def verdict(ok) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--crops", type=int, default=8, help="validation crops per model")
-    parser.add_argument("--calibration", type=int, default=8)
-    parser.add_argument("--no-record", action="store_true")
-    args = parser.parse_args(argv)
-    if args.crops < 1 or args.calibration < 1:
-        print("arm64_check: error: --crops and --calibration must be >= 1", file=sys.stderr)
-        return 2
+def check_model(arm, x86_14, path, feeds, precision, clock) -> dict:
+    """One export on the crops in aarch64 LiteRT 1.4, against x86 LiteRT 2.3 and 1.4."""
     from tinymoat.export.latency import runtimes
-    from tinymoat.export.latency.errors import BenchError
-    clock = {}
-    start = time.perf_counter()
-    try:
-        arm = ensure(log=print)
-        clock["environment (build or cache)"] = time.perf_counter() - start
-        x86_14 = runtimes.ensure("litert-1.4", log=print)
-    except (Arm64Error, BenchError) as exc:
-        print(f"arm64_check: error: {exc}", file=sys.stderr)
-        return 2
+    t = time.perf_counter()
+    facts, arm_out = run_crops(arm, path, feeds, f"aarch64 LiteRT ({precision})")
+    clock[f"aarch64 run, {precision}, {len(feeds)} crops"] = time.perf_counter() - t
+    ref23 = [runtimes.reference_outputs(path, f) for f in feeds]
+    details = ref23[0][1]
+    x86_facts, out14 = run_crops(x86_14, path, feeds, f"x86 LiteRT 1.4 ({precision})")
+    counts = op_counts(path)
+    outside = facts["models"][0]["ops_outside"]
+    inside = {op: n - outside.get(op, 0) for op, n in counts.items()
+              if n - outside.get(op, 0) > 0}
+    return {"arm": facts, "x86-1.4": x86_facts["models"][0],
+            "vs 2.3": compare(arm_out, [r for r, _ in ref23], details),
+            "vs 1.4": compare(arm_out, out14, details),
+            "inside": inside, "outside": outside}
+
+
+def check_exports(arm, x86_14, crops_count, calibration_count, clock):
+    """(weights description, {precision: check_model(...)}) of the float32 and INT8 exports."""
     from tinymoat import data
-    results = {}
     with tempfile.TemporaryDirectory() as folder:
         t = time.perf_counter()
-        weights, job, paths = export_models(folder, args.calibration)
+        weights, job, paths = export_models(folder, calibration_count)
         clock["export float32 + int8"] = time.perf_counter() - t
-        crops = data.sample_photo_crops(SIZE, count=args.crops, seed=1).pixels
+        crops = data.sample_photo_crops(SIZE, count=crops_count, seed=1).pixels
         normalized = job.normalized(crops)
-        try:
-            for precision, path in paths.items():
-                feeds = feeds_for(path, crops, normalized)
-                t = time.perf_counter()
-                facts, arm_out = run_crops(arm, path, feeds, f"aarch64 LiteRT ({precision})")
-                clock[f"aarch64 run, {precision}, {len(feeds)} crops"] = time.perf_counter() - t
-                ref23 = [runtimes.reference_outputs(path, f) for f in feeds]
-                details = ref23[0][1]
-                x86_facts, out14 = run_crops(x86_14, path, feeds, f"x86 LiteRT 1.4 ({precision})")
-                model_facts = facts["models"][0]
-                counts = op_counts(path)
-                outside = model_facts["ops_outside"]
-                inside = {op: n - outside.get(op, 0) for op, n in counts.items()
-                          if n - outside.get(op, 0) > 0}
-                results[precision] = {
-                    "arm": facts, "x86-1.4": x86_facts["models"][0],
-                    "vs 2.3": compare(arm_out, [r for r, _ in ref23], details),
-                    "vs 1.4": compare(arm_out, out14, details),
-                    "inside": inside, "outside": outside}
-        except BenchError as exc:
-            print(f"arm64_check: error: {exc}", file=sys.stderr)
-            return 1
-    clock["total"] = time.perf_counter() - start
+        return weights, {precision: check_model(arm, x86_14, path,
+                                                feeds_for(path, crops, normalized),
+                                                precision, clock)
+                         for precision, path in paths.items()}
 
-    version = results["float32"]["arm"]["runtime"]["version"]
-    lines = [f"{VARIANT} at {SIZE}x{SIZE}, {weights}, default `tinymoat-export` forms (uint8 pixels "
-             f"in for INT8, float logits out); {args.crops} held-out photo crops; emulated: "
-             f"ai-edge-litert {version} aarch64 (Python "
-             f"{results['float32']['arm']['python']}, Debian {DEBIAN_SUITE} arm64 root) under "
+
+def result_lines(weights, crops_count, results) -> list:
+    """The header, the agreement table and the per-precision op lists."""
+    from tinymoat.export.latency import runtimes
+    arm = results["float32"]["arm"]
+    lines = [f"{VARIANT} at {SIZE}x{SIZE}, {weights}, default `tinymoat-export` forms "
+             f"(uint8 pixels in for INT8, float logits out); {crops_count} held-out photo crops; emulated: "
+             f"ai-edge-litert {arm['runtime']['version']} aarch64 (Python "
+             f"{arm['python']}, Debian {DEBIAN_SUITE} arm64 root) under "
              f"qemu-aarch64, XNNPACK, 1 thread; x86: ai-edge-litert "
              f"{runtimes.reference_version()} (project) and 1.4.0; host {cpu_description()}", "",
              "| model | vs x86 runtime | max rel diff | min SQNR (dB) | same top-1 | "
              "partitions aarch64 / x86 1.4 |", "|---|---|--:|--:|--:|---|"]
-    targets = []
     for precision, r in results.items():
         for against in ("vs 2.3", "vs 1.4"):
             a = r[against]
@@ -377,7 +358,12 @@ def main(argv=None) -> int:
         lines.append(f"- {precision}: the aarch64 build's XNNPACK takes {_ops(r['inside'])}; "
                      f"outside: {_ops(r['outside'])} (x86 1.4 outside: "
                      f"{_ops(r['x86-1.4']['ops_outside'])})")
-    lines += ["", "Targets:"]
+    return lines
+
+
+def target_lines(results):
+    """(lines, [met?]) of the float32 and INT8 targets against both x86 runtimes."""
+    lines, targets = ["", "Targets:"], []
     for against in ("vs 2.3", "vs 1.4"):
         a = results["float32"][against]
         ok = a["max_rel_diff"] <= FLOAT_REL_TARGET
@@ -393,12 +379,49 @@ def main(argv=None) -> int:
         targets.append(ok)
         lines.append(f"- int8 aarch64 {against} x86: SQNR >= {SQNR_TARGET:g} dB on every crop: "
                      f"{a['min_sqnr_db']:.1f} dB {verdict(ok)}")
-    lines += ["", "Took: " + "; ".join(f"{k} {v:.0f} s" for k, v in clock.items())]
-    body = "\n".join(lines)
+    return lines, targets
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crops", type=int, default=8, help="validation crops per model")
+    parser.add_argument("--calibration", type=int, default=8)
+    parser.add_argument("--no-record", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.crops < 1 or args.calibration < 1:
+        print("arm64_check: error: --crops and --calibration must be >= 1", file=sys.stderr)
+        return 2
+    from tinymoat.export.latency import runtimes
+    from tinymoat.export.latency.errors import BenchError
+    clock = {}
+    start = time.perf_counter()
+    try:
+        arm = ensure(log=print)
+        clock["environment (build or cache)"] = time.perf_counter() - start
+        x86_14 = runtimes.ensure("litert-1.4", log=print)
+    except (Arm64Error, BenchError) as exc:
+        print(f"arm64_check: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        weights, results = check_exports(arm, x86_14, args.crops, args.calibration, clock)
+    except BenchError as exc:
+        print(f"arm64_check: error: {exc}", file=sys.stderr)
+        return 1
+    clock["total"] = time.perf_counter() - start
+    lines = result_lines(weights, args.crops, results)
+    checked, targets = target_lines(results)
+    body = "\n".join(lines + checked + ["", "Took: " + "; ".join(f"{k} {v:.0f} s"
+                                                                 for k, v in clock.items())])
     print("\n" + body)
     if not args.no_record:
-        command = "python bench/arm64_check.py" + (f" --crops {args.crops}" if args.crops != 8 else "")
-        path = write_section("arm64", "ARM64 (emulated) against x86 (arm64_check.py)", command, body)
+        command = "python bench/arm64_check.py" + (f" --crops {args.crops}"
+                                                   if args.crops != 8 else "")
+        path = write_section("arm64", "ARM64 (emulated) against x86 (arm64_check.py)", command,
+                             body)
         print(f"\nwritten to {path}")
     return 0 if all(targets) else 1
 

@@ -5,7 +5,7 @@
 
 Builds the export's TFLite file once, derives the previous compact form from
 it, and times all rows interleaved, round by round (LiteRT + XNNPACK, 1 and
-2 threads, medians):
+2 threads, medians; bench/interleaved.py):
 
   compact (the export)  each bias a GATHER from its table by a flat index,
                         all at the start of the graph: TFLite computes them
@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from int8_speed import TFLiteRunner, _litert, graph_facts, plain_tflite, time_all  # noqa: E402
+from int8_speed import graph_facts, plain_tflite  # noqa: E402
+from interleaved import TFLiteRunner, litert_interpreter, medians_ms  # noqa: E402
 from weights import fixture_style_weights  # noqa: E402
 
 
@@ -103,7 +104,7 @@ def copied_per_inference(data: bytes) -> bytes:
 
 
 def outputs(data: bytes, x: np.ndarray) -> np.ndarray:
-    interpreter = _litert()(model_content=data, num_threads=1)
+    interpreter = litert_interpreter()(model_content=data, num_threads=1)
     interpreter.allocate_tensors()
     detail = interpreter.get_input_details()[0]
     interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
         rows["plain conversion"] = plain_tflite(model)
     runners = {(name, threads): TFLiteRunner(data, threads)
                for name, data in rows.items() for threads in (1, 2)}
-    ms = time_all(runners, args.runs)
+    ms = medians_ms(runners, args.runs)
     base = ms["compact (the export)", 1]
     print(f"{args.variant} {args.precision} at {args.size}: the relative bias held three ways, "
           f"median of {args.runs} interleaved rounds (LiteRT + XNNPACK)")

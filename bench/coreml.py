@@ -42,38 +42,33 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--held-out", type=int, default=24)
-    parser.add_argument("--calibration", type=int, default=8)
-    parser.add_argument("--no-record", dest="record", action="store_false")
-    args = parser.parse_args(argv)
-    if not os.path.isdir(FIXTURE):
-        print(f"bench/coreml.py: the checkpoint fixture {FIXTURE} is not there", file=sys.stderr)
-        return 2
-
-    import dataclasses
-    import warnings
-    warnings.filterwarnings("ignore")
+def fixture_job(calibration_count, held_out):
+    """(parameters, ExportJob, held-out crops, Keras logits on them) of tiny-moat-0 224 with
+    the checkpoint fixture's weights."""
     import tinymoat
     from tinymoat import data
-    from tinymoat.export import progress, validate
-    from tinymoat.export.coreml import CoreMLTarget, default_ios
     from tinymoat.export.target import ExportJob
-    from tinymoat.export.tflite import TFLiteTarget
-    from tinymoat.fileio import size_bytes
-    progress.ENABLED = False
-
     model = tinymoat.build_model("tiny-moat-0", 224, batch_size=1)
     tinymoat.load_deeplab2_checkpoint(model, FIXTURE)
-    parameters = model.count_params()
-    calibration = data.sample_photo_crops(224, count=args.calibration).pixels
-    held = data.sample_photo_crops(224, count=args.held_out, seed=1).pixels
+    calibration = data.sample_photo_crops(224, count=calibration_count).pixels
+    held = data.sample_photo_crops(224, count=held_out, seed=1).pixels
     job = ExportJob(model=model, variant="tiny-moat-0", input_size=(224, 224),
                     labels=[f"class_{i}" for i in range(model.output.shape[-1])],
                     normalization=model.moat_config.normalization, calibration=calibration)
     reference = np.concatenate([model(job.normalized(held[i:i + 1])).numpy()
                                 for i in range(len(held))])
+    return model.count_params(), job, held, reference
+
+
+def export_all(job, held, reference):
+    """(TFLite INT8 figures, its bytes, [(precision, min iOS, detail, bytes, figures,
+    export seconds)] per Core ML package)."""
+    import dataclasses
+
+    from tinymoat.export import validate
+    from tinymoat.export.coreml import CoreMLTarget, default_ios
+    from tinymoat.export.tflite import TFLiteTarget
+    from tinymoat.fileio import size_bytes
     coreml = CoreMLTarget()
     rows = []
     with tempfile.TemporaryDirectory(prefix="tinymoat-bench-coreml-") as folder:
@@ -92,7 +87,11 @@ def main(argv=None) -> int:
                          figures, seconds))
             print(f"{precision}: {size_bytes(path) / 1e6:.2f} MB, "
                   f"{figures['sqnr_db']:.1f} dB ({seconds:.0f} s export)", file=sys.stderr)
+    return tflite, tflite_size, rows
 
+
+def table(args, parameters, tflite, tflite_size, rows):
+    """(lines of the table with its targets, [met?])."""
     lines = [f"tiny-moat-0 at 224, tiny_moat0_224 checkpoint fixture's weights "
              f"({parameters:,} parameters); {args.calibration} calibration and "
              f"{args.held_out} held-out photo crops (tinymoat.data.sample_photo_crops, seeds 0 "
@@ -120,6 +119,29 @@ def main(argv=None) -> int:
     lines += ["", f"Every package's numerics run (reference executor): "
               f"{_verdict(len(rows) == len(PRECISIONS))}. Targets met: "
               f"{sum(verdicts)}/{len(verdicts)}."]
+    return lines, verdicts
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--held-out", type=int, default=24)
+    parser.add_argument("--calibration", type=int, default=8)
+    parser.add_argument("--no-record", dest="record", action="store_false")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not os.path.isdir(FIXTURE):
+        print(f"bench/coreml.py: the checkpoint fixture {FIXTURE} is not there", file=sys.stderr)
+        return 2
+    import warnings
+    warnings.filterwarnings("ignore")
+    from tinymoat.export import progress
+    progress.ENABLED = False
+    parameters, job, held, reference = fixture_job(args.calibration, args.held_out)
+    tflite, tflite_size, rows = export_all(job, held, reference)
+    lines, verdicts = table(args, parameters, tflite, tflite_size, rows)
     body = "\n".join(lines)
     print(body)
     if args.record:

@@ -30,17 +30,19 @@ ONNX Runtime rows:
   tflite int8-tanh      the full INT8 graph with GELU's tanh form in int8 ops
                         (tinymoat-export --int8 --gelu tanh)
 
-Targets (first variant), printed for each INT8 graph: int8/float32
-<= 0.75 at 1 thread (stretch: <= MobileNetV2's own ratio); ms per G-MAC of
-INT8 within 1.25x of MobileNetV2 INT8; 2 threads >= 1.6x faster than 1
-thread; float32 no slower than the plain float32 conversion; agreement with
-the float Keras model (SQNR on held-out photo crops) at least the plain
-INT8 conversion's, also on the tiny_moat0_224 checkpoint fixture's weights
-when ../shared is beside the repository (agreement only). The ONNX targets
-(ONNX): ORT INT8/float32 at 1 thread <= 0.75, or within 1.15x of MobileNetV2's
-ORT ratio (quantize_static defaults) where that is higher; ORT float32 <= 1.2x
-the TFLite float32 in LiteRT; ONNX INT8 SQNR >= the TFLite INT8's - 1 dB (random
-and fixture weights); .ort <= 1.05x the .onnx and no slower. The tables are written to
+Targets (first variant), each printed with its key and PASS/FAIL; the bounds
+are data (TFLITE_INT8_TARGETS, FLOAT32_TARGET, ONNX_TARGETS below). For each
+INT8 graph: int8/float32 at 1 thread (stretch: MobileNetV2's own ratio); ms
+per G-MAC against MobileNetV2 INT8; the 2-thread speed-up; agreement with the
+float Keras model (SQNR on held-out photo crops) at least the plain INT8
+conversion's, also on the tiny_moat0_224 checkpoint fixture's weights when
+../shared is beside the repository (agreement only). The export's float32 no
+slower than the plain float32 conversion. ONNX: ORT INT8/float32 at 1 thread,
+or against MobileNetV2's ORT ratio (quantize_static defaults) where that is
+higher; ORT float32 against the TFLite float32 in LiteRT; ONNX INT8 SQNR
+against the TFLite INT8's (random and fixture weights); the .ort file's size
+and speed against the .onnx. Timing: bench/interleaved.py (the latency
+harness's interleaved loop and statistics). The tables are written to
 docs/benchmarks.md (section int8-speed) unless --no-record. Weights are seeded
 random, drawn like the deeplab2 fixtures' (see fixture_style_weights):
 latency does not depend on the values, but which ops a delegate takes
@@ -58,9 +60,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import numpy as np
 
+from interleaved import OnnxRunner, TFLiteRunner, litert_interpreter, medians_ms
 from record import cpu_description, write_section
 from weights import FIXTURE, fixture_style_weights
 
@@ -69,9 +73,70 @@ GRAPHS = ("int8", "int8-mixed", "int8-tanh")  # the export's INT8 graphs
 HELD_OUT = 48  # photo crops for the agreement figures (16 left +-0.3 dB of noise)
 
 
-def _litert():
-    from ai_edge_litert.interpreter import Interpreter
-    return Interpreter
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A pass/fail bound on one figure: met when value <= bound (at_most) or >= bound.
+
+    `relative`: or at most that many times a reference figure (MobileNetV2's), where
+    that is looser. `description` may name {bound}, {relative} and figures its check
+    supplies ({reference}, {weights}, {precision}).
+    """
+
+    key: str
+    description: str
+    bound: Optional[float]
+    at_most: bool = True
+    relative: Optional[float] = None
+
+    def limit(self, reference=None) -> float:
+        bounds = [self.bound] if self.bound is not None else []
+        if self.relative is not None:
+            bounds.append(self.relative * reference)
+        return max(bounds)
+
+    def met(self, value, reference=None) -> bool:
+        limit = self.limit(reference)
+        return value <= limit if self.at_most else value >= limit
+
+    def describe(self, **figures) -> str:
+        return self.description.format(bound=self.bound, relative=self.relative, **figures)
+
+
+# Checked for each INT8 graph of the first variant (GRAPHS). Agreement values are the SQNR
+# difference to the plain INT8 conversion's, in dB.
+TFLITE_INT8_TARGETS = (
+    Target("int8-ratio", "int8/float32 at 1 thread <= {bound}", 0.75),
+    Target("int8-ratio-stretch", "stretch: <= MobileNetV2's own ratio ({reference:.2f})",
+           None, relative=1.0),
+    Target("int8-ms-per-gmac", "ms/G-MAC within {bound}x of MobileNetV2 INT8", 1.25),
+    Target("int8-thread-scaling", "2 threads >= {bound}x faster than 1", 1.6, at_most=False),
+    Target("int8-agreement", "agreement with float >= the plain conversion's (SQNR)", 0.0,
+           at_most=False),
+    Target("int8-agreement-fixture", "the same on the checkpoint fixture's weights", 0.0,
+           at_most=False),
+)
+# The export's float32 against the plain float32 conversion, 1 thread (2 % for noise).
+FLOAT32_TARGET = Target("float32-vs-plain", "no slower than the plain float32 conversion "
+                        "(1 thread, <= {bound}x: noise allowance)", 1.02)
+# ONNX Runtime CPU EP, 1 thread. onnx-int8-agreement's value: dB below the TFLite INT8's
+# SQNR; ort-format-size's bound is the exporter's own (tinymoat.export.onnx.ORT_SIZE_LIMIT).
+ONNX_TARGETS = (
+    Target("ort-int8-ratio", "ORT INT8/float32 <= {bound}, or <= {relative}x MobileNetV2's "
+           "ORT ratio ({reference:.2f}, quantize_static defaults) where higher", 0.75,
+           relative=1.15),
+    Target("ort-float32-vs-litert", "ORT float32 <= {bound}x the TFLite float32 in LiteRT",
+           1.2),
+    Target("ort-format-speed", ".ort INT8 no slower than the .onnx INT8 (<= {bound}x: "
+           "timing tolerance)", 1.03),
+    Target("onnx-int8-agreement", "ONNX INT8 SQNR >= TFLite INT8's - {bound:g} dB ({weights})",
+           1.0),
+    Target("ort-format-size", ".ort <= {bound}x the .onnx ({precision})", None),
+)
+
+
+def target_named(key) -> Target:
+    return next(t for t in TFLITE_INT8_TARGETS + (FLOAT32_TARGET,) + ONNX_TARGETS
+                if t.key == key)
 
 
 # ------------------------------------------------------------------ building rows
@@ -277,133 +342,255 @@ def write_rows(rows, agreed, folder):
         json.dump([listed, agreed], f)
 
 
-# ------------------------------------------------------------------ running
-
-
-class TFLiteRunner:
-    def __init__(self, data, threads):
-        self.interpreter = _litert()(model_content=data, num_threads=threads)
-        self.interpreter.allocate_tensors()
-        detail = self.interpreter.get_input_details()[0]
-        x = np.random.RandomState(0).uniform(-1, 1, detail["shape"])
-        if np.dtype(detail["dtype"]) != np.float32:
-            x = np.clip(np.round(x * 100), -128, 127)
-        self.interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
-
-    def __call__(self):
-        self.interpreter.invoke()
-
-
-class OnnxRunner:
-    def __init__(self, data, threads):
-        import onnxruntime as ort
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # Spinning ORT workers would steal the cores from the rows timed next.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        feed = self.session.get_inputs()[0]
-        shape = [1 if not isinstance(d, int) else d for d in feed.shape]
-        x = np.random.RandomState(0).uniform(-1, 1, shape)
-        self.feed = {feed.name: (np.round((x + 1) * 127.5).astype(np.uint8)
-                                 if feed.type == "tensor(uint8)" else x.astype(np.float32))}
-
-    def __call__(self):
-        self.session.run(None, self.feed)
-
-
-def time_all(runners, runs, warmup=5):
-    """{key: median ms}: rounds of one call per runner, interleaved."""
-    for _ in range(warmup):
-        for run in runners.values():
-            run()
-    times = collections.defaultdict(list)
-    for _ in range(runs):
-        for key, run in runners.items():
-            start = time.perf_counter()
-            run()
-            times[key].append((time.perf_counter() - start) * 1e3)
-    return {key: float(np.median(v)) for key, v in times.items()}
-
-
 # ------------------------------------------------------------------ graph facts
 
 
 def graph_facts(data):
     """(partitions, {op: (count, delegated count)}) of a TFLite model under XNNPACK.
 
-    An op runs in XNNPACK if its output is produced by a DELEGATE node or is
-    internal to one (TFLite allocates no buffer for it: reading it fails).
+    Op counts come from the flatbuffer (tinymoat.quantization.tflite.ops); the
+    partitions and the ops XNNPACK left outside from the interpreter after
+    delegation, which only it knows, through the harness's one reader of them
+    (runtime_runner.graph_facts).
     """
-    interpreter = _litert()(model_content=data, num_threads=1)
+    from tinymoat.export.latency import runtime_runner
+    from tinymoat.quantization.tflite.ops import tflite_ops
+    interpreter = litert_interpreter()(model_content=data, num_threads=1)
     interpreter.allocate_tensors()
-    ops = interpreter._get_ops_details()  # pylint: disable=protected-access
-    delegate_out = {int(t) for o in ops if o["op_name"] == "DELEGATE" for t in o["outputs"]}
-    counts = collections.defaultdict(lambda: [0, 0])
-    for op in ops:
-        if op["op_name"] == "DELEGATE":
+    facts = runtime_runner.graph_facts(interpreter)
+    outside = facts["ops_outside"]
+    counts = collections.Counter(op.name for op in tflite_ops(data))  # in graph order
+    return facts["partitions"], {op: (n, n - outside.get(op, 0))
+                                 for op, n in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+# ------------------------------------------------------------------ timing
+
+
+def time_rows(rows, runs):
+    """({(row name, threads): median ms}, (1-min load before, after)) of every timed row at
+    1 and 2 threads, interleaved in one run."""
+    runners = {}
+    for name, kind, data, _ in rows:
+        if kind == "size":  # kept for its size only
             continue
-        out = int(op["outputs"][0])
-        delegated = out in delegate_out
-        if not delegated:
-            try:
-                interpreter.get_tensor(out)
-            except ValueError:
-                delegated = True
-        counts[op["op_name"]][0] += 1
-        counts[op["op_name"]][1] += delegated
-    partitions = sum(o["op_name"] == "DELEGATE" for o in ops)
-    return partitions, {k: tuple(v) for k, v in sorted(counts.items(), key=lambda kv: -kv[1][0])}
+        for threads in (1, 2):
+            runners[(name, threads)] = (TFLiteRunner if kind == "tflite" else OnnxRunner)(
+                data, threads)
+    load_before = os.getloadavg()[0]
+    ms = medians_ms(runners, runs)
+    return ms, (load_before, os.getloadavg()[0])
 
 
-# ------------------------------------------------------------------ report
+# ------------------------------------------------------------------ tables
 
 
-def onnx_targets(v, ms, ratio, agreed, info, emit):
-    """Issue 17's targets for the ONNX rows of variant v (1 thread)."""
-    from tinymoat.export.onnx import ORT_SIZE_LIMIT
-    mine = ratio[f"{v} onnx"][0]
-    mnet = ratio["mobilenet_v2 onnx S8S8, default"][0]
-    bound = max(0.75, 1.15 * mnet)
-    versus_tflite = ms[(f"{v} onnx float32", 1)] / ms[(f"{v} tflite float32", 1)]
-    checks = [
-        ("ORT INT8/float32 <= 0.75, or <= 1.15x MobileNetV2's ORT ratio "
-         f"({mnet:.2f}, quantize_static defaults) where higher", mine <= bound,
-         f"{mine:.2f} (bound {bound:.2f}; MobileNetV2 U8S8 "
-         f"{ratio['mobilenet_v2 onnx U8S8'][0]:.2f})"),
-        ("ORT float32 <= 1.2x the TFLite float32 in LiteRT", versus_tflite <= 1.2,
-         f"{ms[(f'{v} onnx float32', 1)]:.2f} vs {ms[(f'{v} tflite float32', 1)]:.2f} ms "
-         f"({versus_tflite:.2f}x)"),
-    ]
+class Report(list):
+    """The printed lines, kept for docs/benchmarks.md."""
+
+    def emit(self, text=""):
+        print(text)
+        self.append(text)
+
+
+def latency_table(report, size, runs, info, ms, loads):
+    """The latency table; returns {tflite row: graph_facts}."""
+    report.emit(f"\nLatency at {size}x{size}, median of {runs} interleaved runs "
+                f"(LiteRT + XNNPACK; ONNX Runtime CPU); {cpu_description()}, 1-min load average "
+                f"{loads[0]:.1f} before timing, {loads[1]:.1f} after (2-thread figures need "
+                "idle cores)")
+    report.emit("| model | MB | G-MAC | ms 1 thr | ms 2 thr | 2-thr speed-up | ms/G-MAC (1 thr) "
+                "| XNNPACK partitions |")
+    report.emit("|---|---|---|---|---|---|---|---|")
+    facts = {}
+    for name, (kind, data, gmacs) in info.items():
+        if kind == "size":
+            continue
+        parts = ""
+        if kind == "tflite":
+            facts[name] = graph_facts(data)
+            parts = str(facts[name][0])
+        one, two = ms[(name, 1)], ms[(name, 2)]
+        report.emit(f"| {name} | {len(data) / 1e6:.2f} | {gmacs:.3f} | {one:.2f} | {two:.2f} "
+                    f"| {one / two:.2f}x | {one / gmacs:.1f} | {parts} |")
+    return facts
+
+
+def ratio_pairs(variants, onnx):
+    """[(label, int8 row, float32 row)] of the INT8/float32 ratio table."""
+    pairs = []
+    for v in variants:
+        pairs += [(f"{v} tflite {graph}", f"{v} tflite {graph}", f"{v} tflite float32")
+                  for graph in GRAPHS]
+        pairs.append((f"{v} plain (before)", f"{v} plain int8", f"{v} plain float32"))
+        if onnx:
+            pairs += [(f"{v} onnx", f"{v} onnx int8", f"{v} onnx float32"),
+                      (f"{v} onnx .ort", f"{v} onnx int8 .ort", f"{v} onnx float32")]
+    pairs.append(("mobilenet_v2", "mobilenet_v2 int8", "mobilenet_v2 float32"))
+    if onnx:
+        pairs += [(f"mobilenet_v2 onnx {kind}", f"mobilenet_v2 onnx int8 ({kind})",
+                   "mobilenet_v2 onnx float32") for kind in ("S8S8, default", "U8S8")]
+    return pairs
+
+
+def ratio_table(report, pairs, ms):
+    """The INT8/float32 ratio table; returns {label: (1-thread ratio, 2-thread ratio)}."""
+    report.emit("\nINT8 / float32 latency ratios")
+    report.emit("| pair | 1 thread | 2 threads |")
+    report.emit("|---|---|---|")
+    ratio = {}
+    for label, q, f in pairs:
+        ratio[label] = tuple(ms[(q, t)] / ms[(f, t)] for t in (1, 2))
+        report.emit(f"| {label} | {ratio[label][0]:.2f} | {ratio[label][1]:.2f} |")
+    return ratio
+
+
+def agreement_table(report, agreed):
+    report.emit(f"\nAgreement with the float Keras model ({HELD_OUT} held-out photo crops; "
+                "fixture-style random weights, [fixture]: the tiny_moat0_224 checkpoint "
+                "fixture's)")
+    report.emit("| model | SQNR dB | top-1 agreement |")
+    report.emit("|---|---|---|")
+    for name, (sqnr, top1) in agreed.items():
+        report.emit(f"| {name} | {sqnr:.2f} | {top1:.2f} |")
+
+
+def op_lists(report, variants, facts):
+    for variant in variants:
+        for graph in GRAPHS:
+            name = f"{variant} tflite {graph}"
+            report.emit(f"\n{name}: ops by type (delegated to XNNPACK / total)")
+            report.emit(", ".join(f"{op} {d}/{n}" for op, (n, d) in facts[name][1].items()))
+
+
+# ------------------------------------------------------------------ targets
+
+
+def tflite_int8_checks(v, graph, ms, ratio, agreed, info):
+    """[(target, value, shown, names)] of TFLITE_INT8_TARGETS for one INT8 graph of v."""
+    q, mnet_q = f"{v} tflite {graph}", "mobilenet_v2 int8"
+    mine, mnet = ratio[q][0], ratio["mobilenet_v2"][0]
+    per_mac = (ms[(q, 1)] / info[q][2]) / (ms[(mnet_q, 1)] / info[mnet_q][2])
+    speedup = ms[(q, 1)] / ms[(q, 2)]
+    mine_db, before_db = agreed[q][0], agreed[f"{v} plain int8"][0]
+    found = {
+        "int8-ratio": (mine, f"{mine:.2f}"),
+        "int8-ratio-stretch": (mine, f"{mine:.2f}"),
+        "int8-ms-per-gmac": (per_mac, f"{per_mac:.2f}x"),
+        "int8-thread-scaling": (speedup, f"{speedup:.2f}x"),
+        "int8-agreement": (mine_db - before_db, f"{mine_db:.2f} vs {before_db:.2f} dB"),
+    }
+    fixture = [agreed.get(f"{v} [fixture] {kind}", (None,))[0]
+               for kind in (f"tflite {graph}", "plain int8")]
+    if None not in fixture:
+        found["int8-agreement-fixture"] = (fixture[0] - fixture[1],
+                                           f"{fixture[0]:.2f} vs {fixture[1]:.2f} dB")
+    return [(t, *found[t.key], {"reference": mnet}) for t in TFLITE_INT8_TARGETS
+            if t.key in found]
+
+
+def float32_check(v, ms):
+    """(target, value, shown, names) of FLOAT32_TARGET for the export's float32 of v."""
+    f, plain_f = f"{v} tflite float32", f"{v} plain float32"
+    slower = ms[(f, 1)] / ms[(plain_f, 1)]
+    return (FLOAT32_TARGET, slower, f"{ms[(f, 1)]:.2f} vs {ms[(plain_f, 1)]:.2f} ms "
+            f"({slower:.3f}x); sizes: python bench/export_size.py", {})
+
+
+def onnx_speed_checks(v, ms, ratio):
+    """[(target, value, shown, names)] of the ONNX latency targets of v (1 thread)."""
+    mine, mnet = ratio[f"{v} onnx"][0], ratio["mobilenet_v2 onnx S8S8, default"][0]
+    ratio_target = target_named("ort-int8-ratio")
+    mine_f, litert_f = ms[(f"{v} onnx float32", 1)], ms[(f"{v} tflite float32", 1)]
     ort_ms, onnx_ms = ms[(f"{v} onnx int8 .ort", 1)], ms[(f"{v} onnx int8", 1)]
-    checks.append((".ort INT8 no slower than the .onnx INT8 (3 % timing tolerance)",
-                   ort_ms <= 1.03 * onnx_ms,
-                   f"{ort_ms:.2f} vs {onnx_ms:.2f} ms ({ort_ms / onnx_ms:.3f}x)"))
-    for tag in ("", " [fixture]"):
+    return [
+        (ratio_target, mine, f"{mine:.2f} (bound {ratio_target.limit(mnet):.2f}; MobileNetV2 "
+         f"U8S8 {ratio['mobilenet_v2 onnx U8S8'][0]:.2f})", {"reference": mnet}),
+        (target_named("ort-float32-vs-litert"), mine_f / litert_f,
+         f"{mine_f:.2f} vs {litert_f:.2f} ms ({mine_f / litert_f:.2f}x)", {}),
+        (target_named("ort-format-speed"), ort_ms / onnx_ms,
+         f"{ort_ms:.2f} vs {onnx_ms:.2f} ms ({ort_ms / onnx_ms:.3f}x)", {}),
+    ]
+
+
+def onnx_file_checks(v, agreed, info):
+    """[(target, value, shown, names)] of the ONNX agreement and .ort size targets of v."""
+    from tinymoat.export.onnx import ORT_SIZE_LIMIT
+    checks = []
+    for tag, weights in (("", "random weights"), (" [fixture]", "checkpoint fixture")):
         onnx_q, tflite_q = agreed.get(f"{v}{tag} onnx int8"), agreed.get(f"{v}{tag} tflite int8")
         if onnx_q and tflite_q:
-            checks.append((f"ONNX INT8 SQNR >= TFLite INT8's - 1 dB"
-                           f"{' (checkpoint fixture)' if tag else ' (random weights)'}",
-                           onnx_q[0] >= tflite_q[0] - 1,
-                           f"{onnx_q[0]:.2f} vs {tflite_q[0]:.2f} dB"))
+            checks.append((target_named("onnx-int8-agreement"), tflite_q[0] - onnx_q[0],
+                           f"{onnx_q[0]:.2f} vs {tflite_q[0]:.2f} dB", {"weights": weights}))
+    # the bound is the exporter's own (tinymoat.export.onnx.ORT_SIZE_LIMIT)
+    size_target = dataclasses.replace(target_named("ort-format-size"), bound=ORT_SIZE_LIMIT)
     for precision in ("int8", "float32"):
         onnx_bytes = len(info[f"{v} onnx {precision}"][1])
         ort_bytes = len(info[f"{v} onnx {precision} .ort"][1])
-        checks.append((f".ort <= {ORT_SIZE_LIMIT}x the .onnx ({precision})",
-                       ort_bytes <= ORT_SIZE_LIMIT * onnx_bytes,
+        checks.append((size_target, ort_bytes / onnx_bytes,
                        f"{ort_bytes / 1e6:.3f} vs {onnx_bytes / 1e6:.3f} MB "
-                       f"({ort_bytes / onnx_bytes:.3f}x)"))
-    emit(f"\nONNX targets, {v} (ONNX Runtime CPU EP, 1 thread)")
-    for text, ok, value in checks:
-        emit(f"    {verdict(ok)}  {text}: {value}")
+                       f"({ort_bytes / onnx_bytes:.3f}x)", {"precision": precision}))
+    return checks
+
+
+def emit_checks(report, checks, indent="    "):
+    for target, value, shown, names in checks:
+        ok = target.met(value, names.get("reference"))
+        report.emit(f"{indent}{verdict(ok)}  {target.key}: {target.describe(**names)}: {shown}")
+
+
+def check_targets(report, v, onnx, ms, ratio, agreed, info):
+    """Prints every target of the first variant v with PASS/FAIL."""
+    report.emit("\nTFLite INT8 targets, for the default full-INT8 graph, --mixed and --gelu tanh")
+    for graph in GRAPHS:
+        report.emit(f"  {v} tflite {graph}:")
+        emit_checks(report, tflite_int8_checks(v, graph, ms, ratio, agreed, info))
+    report.emit(f"  {v} tflite float32:")
+    emit_checks(report, [float32_check(v, ms)])
+    if onnx:
+        report.emit(f"\nONNX targets, {v} (ONNX Runtime CPU EP, 1 thread)")
+        emit_checks(report, onnx_speed_checks(v, ms, ratio) + onnx_file_checks(v, agreed, info))
 
 
 def verdict(ok):
     return "PASS" if ok else "FAIL"
 
 
-def main(argv=None) -> int:
+# ------------------------------------------------------------------ the run
+
+
+def build_all(variants, size, calibration_count, onnx):
+    """(rows, agreement) of every variant (one child process each) and MobileNetV2."""
+    rows, agreed = [], {}
+    for variant in variants:
+        with tempfile.TemporaryDirectory() as folder:
+            built, found = build_in_subprocess(variant, size, calibration_count, onnx, folder)
+            rows += built
+            agreed.update(found)
+    return rows + mobilenet_rows(size, onnx), agreed
+
+
+def report_tables(args, variants, rows, agreed, ms, loads) -> Report:
+    """Prints (and returns) the tables and the targets of one timed run."""
+    report = Report()
+    info = {name: (kind, data, gmacs) for name, kind, data, gmacs in rows}
+    facts = latency_table(report, args.size, args.runs, info, ms, loads)
+    ratio = ratio_table(report, ratio_pairs(variants, args.onnx), ms)
+    agreement_table(report, agreed)
+    op_lists(report, variants, facts)
+    check_targets(report, variants[0], args.onnx, ms, ratio, agreed, info)
+    return report
+
+
+def record(argv, report):
+    command = "python bench/int8_speed.py " + " ".join(argv if argv is not None
+                                                        else sys.argv[1:])
+    path = write_section("int8-speed", "INT8 vs float32 latency and agreement "
+                         "(bench/int8_speed.py)", command.strip(), "\n".join(report))
+    print(f"\nwrote {os.path.relpath(path)}")
+
+
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default="tiny-moat-0")
     parser.add_argument("--size", type=int, default=224)
@@ -415,142 +602,27 @@ def main(argv=None) -> int:
     parser.add_argument("--build-one", help=argparse.SUPPRESS)  # child process mode
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not args.build_one and args.runs < 30:
+        parser.error("--runs must be at least 30")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     from tinymoat.export import progress
     progress.ENABLED = False
     if args.build_one:
         write_rows(*tiny_moat_rows(args.build_one, args.size, args.calibration, args.onnx),
                    args.out)
         return 0
-    if args.runs < 30:
-        parser.error("--runs must be at least 30")
-
     variants = args.variants.split(",")
     start = time.perf_counter()
-    rows, agreed = [], {}
-    for variant in variants:
-        with tempfile.TemporaryDirectory() as folder:
-            built, found = build_in_subprocess(variant, args.size, args.calibration, args.onnx,
-                                               folder)
-            rows += built
-            agreed.update(found)
-    rows += mobilenet_rows(args.size, args.onnx)
+    rows, agreed = build_all(variants, args.size, args.calibration, args.onnx)
     print(f"built {len(rows)} models in {time.perf_counter() - start:.0f} s", flush=True)
-
-    runners = {}
-    for name, kind, data, _ in rows:
-        if kind == "size":  # kept for its size only
-            continue
-        for threads in (1, 2):
-            runners[(name, threads)] = (TFLiteRunner if kind == "tflite" else OnnxRunner)(
-                data, threads)
-    load_before = os.getloadavg()[0]
-    ms = time_all(runners, args.runs)
-    load_after = os.getloadavg()[0]
-    info = {name: (kind, data, gmacs) for name, kind, data, gmacs in rows}
-    report = []
-
-    def emit(text=""):
-        print(text)
-        report.append(text)
-
-    emit(f"\nLatency at {args.size}x{args.size}, median of {args.runs} interleaved runs "
-          f"(LiteRT + XNNPACK; ONNX Runtime CPU); {cpu_description()}; {os.cpu_count()} CPUs, "
-          f"1-min load average "
-          f"{load_before:.1f} before timing, {load_after:.1f} after (2-thread figures need "
-          "idle cores)")
-    emit("| model | MB | G-MAC | ms 1 thr | ms 2 thr | 2-thr speed-up | ms/G-MAC (1 thr) "
-          "| XNNPACK partitions |")
-    emit("|---|---|---|---|---|---|---|---|")
-    facts = {}
-    for name, (kind, data, gmacs) in info.items():
-        if kind == "size":
-            continue
-        parts = ""
-        if kind == "tflite":
-            facts[name] = graph_facts(data)
-            parts = str(facts[name][0])
-        one, two = ms[(name, 1)], ms[(name, 2)]
-        emit(f"| {name} | {len(data) / 1e6:.2f} | {gmacs:.3f} | {one:.2f} | {two:.2f} "
-              f"| {one / two:.2f}x | {one / gmacs:.1f} | {parts} |")
-
-    emit("\nINT8 / float32 latency ratios")
-    emit("| pair | 1 thread | 2 threads |")
-    emit("|---|---|---|")
-    pairs = []
-    for variant in variants:
-        pairs += [(f"{variant} tflite int8", f"{variant} tflite int8", f"{variant} tflite float32"),
-                  (f"{variant} tflite int8-mixed", f"{variant} tflite int8-mixed",
-                   f"{variant} tflite float32"),
-                  (f"{variant} tflite int8-tanh", f"{variant} tflite int8-tanh",
-                   f"{variant} tflite float32"),
-                  (f"{variant} plain (before)", f"{variant} plain int8",
-                   f"{variant} plain float32")]
-        if args.onnx:
-            pairs += [(f"{variant} onnx", f"{variant} onnx int8", f"{variant} onnx float32"),
-                      (f"{variant} onnx .ort", f"{variant} onnx int8 .ort",
-                       f"{variant} onnx float32")]
-    pairs.append(("mobilenet_v2", "mobilenet_v2 int8", "mobilenet_v2 float32"))
-    if args.onnx:
-        pairs += [(f"mobilenet_v2 onnx {kind}", f"mobilenet_v2 onnx int8 ({kind})",
-                   "mobilenet_v2 onnx float32") for kind in ("S8S8, default", "U8S8")]
-    ratio = {}
-    for label, q, f in pairs:
-        ratio[label] = tuple(ms[(q, t)] / ms[(f, t)] for t in (1, 2))
-        emit(f"| {label} | {ratio[label][0]:.2f} | {ratio[label][1]:.2f} |")
-
-    emit(f"\nAgreement with the float Keras model ({HELD_OUT} held-out photo crops; "
-          "fixture-style random weights, [fixture]: the tiny_moat0_224 checkpoint fixture's)")
-    emit("| model | SQNR dB | top-1 agreement |")
-    emit("|---|---|---|")
-    for name, (sqnr, top1) in agreed.items():
-        emit(f"| {name} | {sqnr:.2f} | {top1:.2f} |")
-
-    for variant in variants:
-        for graph in GRAPHS:
-            name = f"{variant} tflite {graph}"
-            emit(f"\n{name}: ops by type (delegated to XNNPACK / total)")
-            emit(", ".join(f"{op} {d}/{n}" for op, (n, d) in facts[name][1].items()))
-
-    v = variants[0]
-    f, plain_f = f"{v} tflite float32", f"{v} plain float32"
-    mnet = ratio["mobilenet_v2"][0]
-    mnet_q = "mobilenet_v2 int8"
-    emit("\nTFLite INT8 targets, for the default full-INT8 graph, --mixed and --gelu tanh")
-    for graph in GRAPHS:
-        q = f"{v} tflite {graph}"
-        mine = ratio[q][0]
-        per_mac = (ms[(q, 1)] / info[q][2]) / (ms[(mnet_q, 1)] / info[mnet_q][2])
-        speedup = ms[(q, 1)] / ms[(q, 2)]
-        before = agreed[f"{v} plain int8"][0]
-        fixture = [agreed.get(f"{v} [fixture] {kind}", (None,))[0]
-                   for kind in (f"tflite {graph}", "plain int8")]
-        checks = [
-            ("1. int8/float32 at 1 thread <= 0.75", mine <= 0.75, f"{mine:.2f}"),
-            (f"1s. stretch: <= MobileNetV2's own ratio ({mnet:.2f})", mine <= mnet, f"{mine:.2f}"),
-            ("2. ms/G-MAC within 1.25x of MobileNetV2 INT8", per_mac <= 1.25, f"{per_mac:.2f}x"),
-            ("3. 2 threads >= 1.6x faster than 1", speedup >= 1.6, f"{speedup:.2f}x"),
-            ("5. agreement with float >= the plain conversion's (SQNR)",
-             agreed[q][0] >= before, f"{agreed[q][0]:.2f} vs {before:.2f} dB"),
-        ]
-        if None not in fixture:
-            checks.append(("5f. the same on the checkpoint fixture's weights",
-                           fixture[0] >= fixture[1], f"{fixture[0]:.2f} vs {fixture[1]:.2f} dB"))
-        emit(f"  {q}:")
-        for text, ok, value in checks:
-            emit(f"    {verdict(ok)}  {text}: {value}")
-    emit(f"  {f}:")
-    slower = ms[(f, 1)] / ms[(plain_f, 1)]
-    emit(f"    {verdict(slower <= 1.02)}  4. no slower than the plain float32 conversion "
-          f"(1 thread, 2% noise allowance): {ms[(f, 1)]:.2f} vs {ms[(plain_f, 1)]:.2f} ms "
-          f"({slower:.3f}x); sizes: python bench/export_size.py")
-    if args.onnx:
-        onnx_targets(v, ms, ratio, agreed, info, emit)
+    ms, loads = time_rows(rows, args.runs)
+    report = report_tables(args, variants, rows, agreed, ms, loads)
     if args.record:
-        command = "python bench/int8_speed.py " + " ".join(argv if argv is not None
-                                                            else sys.argv[1:])
-        path = write_section("int8-speed", "INT8 vs float32 latency and agreement "
-                             "(bench/int8_speed.py)", command.strip(), "\n".join(report))
-        print(f"\nwrote {os.path.relpath(path)}")
+        record(argv, report)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     return 0
 

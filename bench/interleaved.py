@@ -77,11 +77,9 @@ def medians_ms(runners: dict, runs: int, warmup: int = 5) -> dict:
     """{key: median ms} of `runners` ({key: runner}), timed interleaved: `warmup` untimed
     rounds, then `runs` timed rounds of one invoke per runner, inputs set outside the timed
     region; medians by the harness's statistics (stats.summarize)."""
-    # runtime_runner._interleaved is module-private there, but it is the harness's only
-    # interleaved loop; using it keeps one timer in the project rather than a copy here.
     from tinymoat.export.latency import runtime_runner
     keys = list(runners)
     sessions = [runners[key] for key in keys]
-    measured = runtime_runner._interleaved(  # pylint: disable=protected-access
-        sessions, [session.inputs for session in sessions], runs, warmup)
+    measured = runtime_runner.interleaved(sessions, [session.inputs for session in sessions],
+                                          runs, warmup)
     return {key: m["latency_ms"]["median"] for key, m in zip(keys, measured)}

@@ -19,7 +19,7 @@ fixture ../shared/fixtures/deeplab2/tiny_moat0_224 when present, and another
 seed) to count its partitions on each runtime: which ops a delegate takes can
 depend on the int8 ranges the weights produce. A fifth timed row, "bmm-float",
 is the INT8 graph with its attention matmuls as float islands
-(tflite_islands.float_islands on BATCH_MATMUL), the form LiteRT 1.4's XNNPACK
+(quantization/tflite/islands.py float_islands on BATCH_MATMUL), the form LiteRT 1.4's XNNPACK
 takes whole. SQNR against the float Keras
 model on held-out photo crops is printed for each INT8 graph.
 
@@ -158,53 +158,49 @@ def _outside(ops):
     return ", ".join(f"{op} x{n}" for op, n in ops.items()) or "none"
 
 
-def main(argv=None) -> int:
+def measure_runtime(python, timed, rows, feeds, weight_sets, runs):
+    """(runner result of the timed rows, max abs diff per row to the project's LiteRT,
+    {weight set: (partitions, ops outside)}) on one runtime."""
     from tinymoat.export.latency import runtimes
-    from tinymoat.export.latency.errors import BenchError, UsageError
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runtimes", default=",".join(runtimes.RUNTIMES))
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--calibration", type=int, default=8)
-    parser.add_argument("--no-record", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        names = runtimes.parse(args.runtimes)
-        pythons = {name: runtimes.ensure(name, log=print) for name in names}
-    except (UsageError, BenchError) as exc:
-        print(f"runtime_matrix: error: {exc}", file=sys.stderr)
-        return 2
+    result, outputs = runtimes.run_models(python, [timed[r] for r in rows], feeds,
+                                          runs=runs, warmup=3)
+    diffs = []
+    for row, feed, out in zip(rows, feeds, outputs):
+        reference, details = runtimes.reference_outputs(timed[row], feed)
+        diffs.append(runtimes.agreement(out, reference, details)["max_abs_diff"])
+    partitions = {}
+    for set_name, (path, _, _) in weight_sets.items():
+        facts, _ = runtimes.run_models(python, [path], _feeds([path]), runs=1, warmup=0)
+        partitions[set_name] = (facts["models"][0]["partitions"],
+                                facts["models"][0]["ops_outside"])
+    return result, diffs, partitions
+
+
+def build_and_measure(pythons, calibration_count, runs):
+    """(timed row names, {weight set: (path, SQNR, top-1)}, {runtime: measure_runtime(...)})."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        timed, weight_sets = build(folder, args.calibration)
+        timed, weight_sets = build(folder, calibration_count)
         print(f"built {len(timed)} timed models and {len(weight_sets)} INT8 weight sets in "
               f"{time.perf_counter() - start:.0f} s", flush=True)
         rows = list(timed)
         feeds = _feeds([timed[r] for r in rows])
         results = {}
-        for name in names:
-            result, outputs = runtimes.run_models(pythons[name], [timed[r] for r in rows], feeds,
-                                                  runs=args.runs, warmup=3)
-            diffs = []
-            for row, feed, out in zip(rows, feeds, outputs):
-                reference, details = runtimes.reference_outputs(timed[row], feed)
-                diffs.append(runtimes.agreement(out, reference, details)["max_abs_diff"])
-            partitions = {}
-            for set_name, (path, _, _) in weight_sets.items():
-                facts, _ = runtimes.run_models(pythons[name], [path], _feeds([path]), runs=1,
-                                               warmup=0)
-                partitions[set_name] = (facts["models"][0]["partitions"],
-                                        facts["models"][0]["ops_outside"])
-            results[name] = (result, diffs, partitions)
-            print(f"timed on {name} ({result['runtime']['version']})", flush=True)
+        for name, python in pythons.items():
+            results[name] = measure_runtime(python, timed, rows, feeds, weight_sets, runs)
+            print(f"timed on {name} ({results[name][0]['runtime']['version']})", flush=True)
+    return rows, weight_sets, results
 
-    cpu = f"{cpu_description()}; {os.cpu_count()} logical CPUs"
+
+def runtime_table(rows, results, runs):
+    """(lines of the per-runtime table and the bmm-float notes, {runtime: quotient})."""
     lines = [f"{VARIANT} at {SIZE}x{SIZE} and MobileNetV2-1.0, 1 thread, XNNPACK, median of "
-             f"{args.runs} interleaved rounds per runtime; {cpu}", "",
+             f"{runs} interleaved rounds per runtime; {cpu_description()}", "",
              "| runtime | tm0 fp32 ms | tm0 int8 ms | tm0 INT8/fp32 | MNv2 fp32 ms | MNv2 int8 ms "
              "| MNv2 INT8/fp32 | quotient | partitions (tm0 int8) | ops outside XNNPACK (tm0 int8) "
              "| max abs diff to 2.3 (tm0 fp32 / int8) |",
              "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"]
-    quotients, targets, extra = {}, [], []
+    quotients, extra = {}, []
     for name, (result, diffs, _) in results.items():
         ms = {row: m["latency_ms"]["median"] for row, m in zip(rows, result["models"])}
         facts = result["models"][rows.index("tm0 int8")]
@@ -212,10 +208,10 @@ def main(argv=None) -> int:
         theirs = ms["mnv2 int8"] / ms["mnv2 float32"]
         quotients[name] = ours / theirs
         islands = result["models"][rows.index("tm0 int8 bmm-float")]
+        bmm = ms["tm0 int8 bmm-float"] / ms["tm0 float32"]
         extra.append(f"- {name}: tm0 int8 with float-island matmuls (bmm-float): "
-                     f"{ms['tm0 int8 bmm-float']:.2f} ms, INT8/fp32 "
-                     f"{ms['tm0 int8 bmm-float'] / ms['tm0 float32']:.2f} "
-                     f"({ms['tm0 int8 bmm-float'] / ms['tm0 float32'] / theirs:.2f}x MobileNetV2's), "
+                     f"{ms['tm0 int8 bmm-float']:.2f} ms, INT8/fp32 {bmm:.2f} "
+                     f"({bmm / theirs:.2f}x MobileNetV2's), "
                      f"{islands['partitions']} partition(s), outside XNNPACK "
                      f"{_outside(islands['ops_outside'])}")
         lines.append(f"| {name} ({result['runtime']['version']}) | {ms['tm0 float32']:.2f} | "
@@ -223,10 +219,14 @@ def main(argv=None) -> int:
                      f"{ms['mnv2 int8']:.2f} | {theirs:.2f} | {ours / theirs:.2f}x | "
                      f"{facts['partitions']} | {_outside(facts['ops_outside'])} | "
                      f"{diffs[0]:.2g} / {diffs[1]:.2g} |")
-    lines += [""] + extra
-    lines += ["", "| INT8 weight set | SQNR vs Keras (dB) | top-1 agreement | "
-              + " | ".join(f"partitions {n}" for n in results) + " |",
-              "|---|--:|--:|" + "--:|" * len(results)]
+    return lines + [""] + extra, quotients
+
+
+def weight_set_table(weight_sets, results) -> list:
+    """Lines: SQNR and partitions per INT8 weight set, then the ops each runtime left outside."""
+    lines = ["", "| INT8 weight set | SQNR vs Keras (dB) | top-1 agreement | "
+             + " | ".join(f"partitions {n}" for n in results) + " |",
+             "|---|--:|--:|" + "--:|" * len(results)]
     for set_name, (_, sqnr, top1) in weight_sets.items():
         cells = [f"{results[n][2][set_name][0]}" for n in results]
         lines.append(f"| {set_name} | {sqnr:.1f} | {100 * top1:.0f}% | " + " | ".join(cells) + " |")
@@ -235,7 +235,12 @@ def main(argv=None) -> int:
             partitions, outside = results[name][2][set_name]
             if outside:
                 lines.append(f"\n{name}, {set_name}: outside XNNPACK {_outside(outside)}")
-    lines += ["", "Targets:"]
+    return lines
+
+
+def target_lines(quotients, weight_sets, results):
+    """(lines, [met?]) of the targets."""
+    lines, targets = ["", "Targets:"], []
     for name in TARGET_RUNTIMES:
         if name in quotients:
             ok = quotients[name] <= RATIO_TARGET
@@ -250,10 +255,38 @@ def main(argv=None) -> int:
                      f"({', '.join(f'{s}: {c}' for s, c in counts.items())}) {verdict(ok)}")
     if "tflite-2.14" in quotients:
         lines.append(f"- tflite-2.14 (reported, no target): {quotients['tflite-2.14']:.2f}x")
-    body = "\n".join(lines)
+    return lines, targets
+
+
+def parse_args(argv):
+    from tinymoat.export.latency import runtimes
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtimes", default=",".join(runtimes.RUNTIMES))
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--calibration", type=int, default=8)
+    parser.add_argument("--no-record", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    from tinymoat.export.latency import runtimes
+    from tinymoat.export.latency.errors import BenchError, UsageError
+    args = parse_args(argv)
+    try:
+        names = runtimes.parse(args.runtimes)
+        pythons = {name: runtimes.ensure(name, log=print) for name in names}
+    except (UsageError, BenchError) as exc:
+        print(f"runtime_matrix: error: {exc}", file=sys.stderr)
+        return 2
+    rows, weight_sets, results = build_and_measure(pythons, args.calibration, args.runs)
+    lines, quotients = runtime_table(rows, results, args.runs)
+    lines += weight_set_table(weight_sets, results)
+    checked, targets = target_lines(quotients, weight_sets, results)
+    body = "\n".join(lines + checked)
     print("\n" + body)
     if not args.no_record:
-        command = "python bench/runtime_matrix.py" + (f" --runs {args.runs}" if args.runs != 15 else "")
+        command = "python bench/runtime_matrix.py" + (f" --runs {args.runs}"
+                                                      if args.runs != 15 else "")
         path = write_section("runtime-matrix", "INT8 on every TFLite runtime (runtime_matrix.py)",
                              command, body)
         print(f"\nwritten to {path}")

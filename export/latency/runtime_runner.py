@@ -74,8 +74,10 @@ def _save(path, arrays):
     os.replace(tmp, path)
 
 
-def _interleaved(sessions, feeds, runs, warmup) -> list:
-    """Rounds of one invoke per session; per session its latency summary."""
+def interleaved(sessions, feeds, runs, warmup) -> list:
+    """Rounds of one invoke per session (inputs set outside the timed region); per session
+    its latency summary. The one interleaved timer: the benchmarks use it too
+    (bench/interleaved.py)."""
     clock = time.perf_counter_ns
     times = [[] for _ in sessions]
     for _ in range(warmup + runs):
@@ -116,7 +118,7 @@ def run(models, feeds, out_dir, threads=1, delegate="xnnpack", runs=50, warmup=5
             start = time.perf_counter_ns()
             sessions.append(board_runner.open_session("litert", path, threads, delegate))
             init.append((time.perf_counter_ns() - start) / 1e6)
-        measurements = _interleaved(sessions, feeds, runs, warmup)
+        measurements = interleaved(sessions, feeds, runs, warmup)
     for k, (session, measurement) in enumerate(zip(sessions, measurements)):
         session.feed(feeds[k])
         session.invoke()
