@@ -210,3 +210,11 @@ def test_numbers_below_one_are_refused_before_anything_runs(flag, value, tmp_pat
                             flag, value, "--out", tmp_path / "out")
     assert code == 2 and err.strip() == f"tinymoat-eval: error: {flag} must be at least 1"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("extra", [["--ptq", "--mixed"], []])
+def test_a_gelu_form_needs_the_full_integer_ptq_graph(extra, tmp_path, capsys):
+    code, _, err = evaluate(capsys, "--float", tmp_path, "--gelu", "tanh", *extra,
+                            "--out", tmp_path / "out")
+    assert code == 2 and err.startswith("tinymoat-eval: error: --gelu applies to --ptq")
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
