@@ -42,8 +42,8 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
     handles_signals = threading.current_thread() is threading.main_thread()
     progress.reset_stop()
-    previous = (signal.signal(signal.SIGTERM, progress.request_stop) if handles_signals
-                else None)
+    previous = ({s: signal.signal(s, progress.request_stop)
+                 for s in (signal.SIGINT, signal.SIGTERM)} if handles_signals else {})
     try:
         result = run(args)
     except ExportError as exc:
@@ -56,8 +56,8 @@ def main(argv=None) -> int:
         print("tinymoat-export: terminated; --out left as it was", file=sys.stderr)
         return EXIT_TERMINATED
     finally:
-        if handles_signals:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(f"wrote manifest.json, report.json, report.md, labels.txt to {args.out}"
           + (" (replacing the previous export there)" if result.replaced else ""),
           file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -21,29 +22,32 @@ class Terminated(BaseException):
     """SIGTERM, raised where the process is so that cleanup runs as for Ctrl-C."""
 
 
-_stop_requested = False
+_stop_requested = None   # the signal that asked the export to stop
 
 
 def request_stop(signum=None, frame=None):
-    """SIGTERM handler: raises Terminated now and again at the next step boundary.
+    """SIGINT / SIGTERM handler: raises KeyboardInterrupt (SIGINT) or Terminated now, and
+    again at the next step boundary.
 
     Python runs a signal handler wherever the interpreter is; when that is inside a
     converter's `except` or a finalizer, the exception is swallowed there. The flag
     makes the stop stick: every later step() and check_stop() raises again.
     """
     global _stop_requested
-    _stop_requested = True
-    raise Terminated()
+    _stop_requested = signum or signal.SIGTERM
+    check_stop()
 
 
 def check_stop():
-    if _stop_requested:
+    if _stop_requested == signal.SIGINT:
+        raise KeyboardInterrupt()
+    if _stop_requested is not None:
         raise Terminated()
 
 
 def reset_stop():
     global _stop_requested
-    _stop_requested = False
+    _stop_requested = None
 
 
 @contextlib.contextmanager

@@ -249,20 +249,23 @@ def test_stopping_an_export_is_one_line_and_leaves_no_debris(signum, code, word,
     assert os.listdir(system_tmp) == []  # autograph and converter files went to the work folder
 
 
-def test_a_stop_swallowed_inside_a_converter_still_stops_the_export():
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_stop_swallowed_inside_a_converter_still_stops_the_export(signum):
     # A signal handler runs wherever Python is; a converter's `except BaseException` or a
     # finalizer can swallow the exception. The next step boundary must raise it again.
+    import signal
     from tinymoat.export import progress
+    raised = KeyboardInterrupt if signum == "SIGINT" else progress.Terminated
     progress.reset_stop()
     try:
         try:
-            progress.request_stop()
+            progress.request_stop(getattr(signal, signum))
         except BaseException:
             pass  # what a converter's broad except would do
-        with pytest.raises(progress.Terminated):
+        with pytest.raises(raised):
             with progress.step("next step"):
                 pass
-        with pytest.raises(progress.Terminated):
+        with pytest.raises(raised):
             progress.check_stop()
     finally:
         progress.reset_stop()
