@@ -182,25 +182,15 @@ def compact_relative_bias(model, separable: bool = False):
     [H, W, H] index copies into [..., H, W, H, W] = [..., S, S]. Each step
     copies values, so the result is the dense tensor bit for bit.
     """
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, numpy_helper
     graph = model.graph
     consumers = collections.defaultdict(set)
     for node in graph.node:
         for name in node.input:
             consumers[name].add(node.op_type)
     outputs = {o.name for o in graph.output}
-    indices: Dict[tuple, str] = {}
-    keep, new_inits, new_nodes = [], [], []
-    replaced, saved = 0, 0
-
-    def index(key, values: np.ndarray) -> str:
-        nonlocal saved
-        if key not in indices:
-            indices[key] = f"{INDEX_PREFIX}{key}"
-            new_inits.append(numpy_helper.from_array(values, indices[key]))
-            saved -= values.nbytes
-        return indices[key]
-
+    tables = _BiasTables()
+    keep, replaced = [], 0
     for init in graph.initializer:
         dims = tuple(init.dims)
         found = None
@@ -211,30 +201,61 @@ def compact_relative_bias(model, separable: bool = False):
         if found is None or not worth_it(values, found[0]):
             keep.append(init)
             continue
-        table, height, width = found
         replaced += 1
-        saved += values.nbytes - table.nbytes
-        name = init.name
-        if not separable:
-            table = table.reshape(table.shape[:-2] + (-1,))  # flat [..., (2H-1)(2W-1)]
-            new_inits.append(numpy_helper.from_array(table, name + "_table"))
-            new_nodes.append(helper.make_node(
-                "Gather", [name + "_table", index(f"{height}x{width}", flat_index(height, width))],
-                [name], name=name + "_gather", axis=table.ndim - 1))
-            continue
+        tables.saved += values.nbytes - found[0].nbytes
+        (tables.separable if separable else tables.flat)(init.name, values.shape, *found)
+    if replaced:
+        del graph.initializer[:]
+        graph.initializer.extend(keep + tables.initializers)
+        nodes = tables.nodes + list(graph.node)
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return replaced, tables.saved
+
+
+class _BiasTables:
+    """The initializers and nodes that rebuild dense bias constants from their tables, with
+    index initializers shared per window size, and the bytes saved so far."""
+
+    def __init__(self):
+        self.initializers, self.nodes, self.saved = [], [], 0
+        self._indices: Dict[object, str] = {}
+
+    def index(self, key, values: np.ndarray) -> str:
+        from onnx import numpy_helper
+        if key not in self._indices:
+            self._indices[key] = f"{INDEX_PREFIX}{key}"
+            self.initializers.append(numpy_helper.from_array(values, self._indices[key]))
+            self.saved -= values.nbytes
+        return self._indices[key]
+
+    def flat(self, name, shape, table, height, width) -> None:
+        """Gather(flat table [..., (2H-1)(2W-1)], int32 [S, S] index) -> `name`."""
+        from onnx import helper, numpy_helper
+        table = table.reshape(table.shape[:-2] + (-1,))
+        self.initializers.append(numpy_helper.from_array(table, name + "_table"))
+        self.nodes.append(helper.make_node(
+            "Gather", [name + "_table", self.index(f"{height}x{width}",
+                                                   flat_index(height, width))],
+            [name], name=name + "_gather", axis=table.ndim - 1))
+
+    def separable(self, name, shape, table, height, width) -> None:
+        """Columns first, then rows of W values (compact_relative_bias) -> `name`."""
+        from onnx import helper, numpy_helper
         lead = table.ndim - 2
         rows = height * 2 - 1
         window = (np.arange(width)[None, :, None] * rows                      # [i, j, x]
                   + relative_indices(height)[:, None, :]).astype(np.int32)
         shapes = {"_by_column": np.array(list(table.shape[:-2]) + [width * rows, width]),
-                  "_shape": np.array(values.shape)}
-        new_inits.append(numpy_helper.from_array(np.ascontiguousarray(np.swapaxes(table, -1, -2)),
-                                                 name + "_table"))  # [.., 2W-1, 2H-1]
+                  "_shape": np.array(shape)}
+        self.initializers.append(numpy_helper.from_array(
+            np.ascontiguousarray(np.swapaxes(table, -1, -2)), name + "_table"))  # [.., 2W-1, 2H-1]
         for suffix, dims in shapes.items():
-            new_inits.append(numpy_helper.from_array(dims.astype(np.int64), name + suffix))
-            saved -= dims.size * 8
-        new_nodes += [  # [.., c, r] -> [.., j, y, r] -> [.., j, r, y] -> [.., (j r), y]
-            helper.make_node("Gather", [name + "_table", index(width, relative_indices(width))],
+            self.initializers.append(numpy_helper.from_array(dims.astype(np.int64), name + suffix))
+            self.saved -= dims.size * 8
+        self.nodes += [  # [.., c, r] -> [.., j, y, r] -> [.., j, r, y] -> [.., (j r), y]
+            helper.make_node("Gather", [name + "_table",
+                                        self.index(width, relative_indices(width))],
                              [name + "_columns"], name=name + "_columns", axis=lead),
             helper.make_node("Transpose", [name + "_columns"], [name + "_column_major"],
                              name=name + "_column_major",
@@ -242,14 +263,8 @@ def compact_relative_bias(model, separable: bool = False):
             helper.make_node("Reshape", [name + "_column_major", name + "_by_column"],
                              [name + "_windows"], name=name + "_windows"),
             # [.., i, j, x, y]: rows of W values, then [.., S, S]
-            helper.make_node("Gather", [name + "_windows", index(f"{height}x{width}w", window)],
+            helper.make_node("Gather", [name + "_windows",
+                                        self.index(f"{height}x{width}w", window)],
                              [name + "_tokens"], name=name + "_tokens", axis=lead),
             helper.make_node("Reshape", [name + "_tokens", name + "_shape"], [name],
                              name=name + "_reshape")]
-    if replaced:
-        del graph.initializer[:]
-        graph.initializer.extend(keep + new_inits)
-        nodes = new_nodes + list(graph.node)
-        del graph.node[:]
-        graph.node.extend(nodes)
-    return replaced, saved
