@@ -32,7 +32,7 @@ output. Other chains (GELU feeding a squeeze-excitation MEAN) stay as they are.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, NamedTuple, Optional
 
 import numpy as np
 
@@ -91,6 +91,49 @@ def _relabel_plan(model, readers, g, graph_outputs):
     return tensors, divided
 
 
+class _Chain(NamedTuple):
+    """One x * sigmoid(c x) chain: P -> x; y = MUL(x, c); s = LOGISTIC(y); g = MUL(x, s)."""
+    c: float
+    x: int
+    logistic: object
+    weights: int
+    bias: int          # -1: P has no bias
+
+
+def _gelu_chain(model, mul1, readers, producer, graph_outputs) -> Optional[_Chain]:
+    """The chain starting at `mul1` if every step of it is plain (module docstring), else None."""
+    sub = model.subgraphs[0]
+    x, const = (int(t) for t in mul1.inputs)
+    if _constant(model, x) is not None or _constant(model, const) is None:
+        return None
+    c_tensor = sub.tensors[const]
+    if c_tensor.type != fb.TensorType.INT8 or int(np.prod(c_tensor.shape)) != 1 \
+            or not _scales(model, const):
+        return None
+    cq = c_tensor.quantization
+    c = (float(np.frombuffer(_constant(model, const).tobytes(), np.int8)[0])
+         - float(cq.zeroPoint[0])) * float(cq.scale[0])
+    y = int(mul1.outputs[0])
+    logistic = readers.get(y, [None])[0]
+    if c <= 0 or not _no_activation(mul1) or len(readers.get(y, [])) != 1 \
+            or op_name(model, logistic) != "LOGISTIC":
+        return None
+    s = int(logistic.outputs[0])
+    mul2 = readers.get(s, [None])[0]
+    if len(readers.get(s, [])) != 1 or op_name(model, mul2) != "MUL" \
+            or not _no_activation(mul2) or sorted(int(t) for t in mul2.inputs) != sorted((x, s)):
+        return None
+    p = producer.get(x)
+    if p is None or op_name(model, p) not in _CONVS or not _no_activation(p) \
+            or sorted(map(id, readers.get(x, []))) != sorted((id(mul1), id(mul2))):
+        return None
+    weights, bias = int(p.inputs[1]), int(p.inputs[2]) if len(p.inputs) > 2 else -1
+    if readers.get(weights, []) != [p] or (bias >= 0 and readers.get(bias, []) != [p]) \
+            or {x, y, s} & graph_outputs:
+        return None
+    return _Chain(c, x, logistic, weights, bias)
+
+
 def fold_gelu_scale(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
     """The model with each plain x * sigmoid(c x) chain relabelled to x' * sigmoid(x')."""
     model = load(model_bytes)
@@ -98,63 +141,34 @@ def fold_gelu_scale(model_bytes: bytes, notes: Optional[Dict] = None) -> bytes:
     readers = consumers(model)
     producer = {int(t): op for op in sub.operators for t in op.outputs}
     graph_outputs = {int(t) for t in sub.outputs}
-    int8 = (fb.TensorType.INT8,)
-
-    def single_use(t, op):
-        return t >= 0 and readers.get(t, []) == [op]
-
-    dropped, folded = set(), 0
+    dropped = set()
     for mul1 in list(sub.operators):
         if op_name(model, mul1) != "MUL" or id(mul1) in dropped:
             continue
-        x, const = (int(t) for t in mul1.inputs)
-        if _constant(model, x) is not None or _constant(model, const) is None:
+        chain = _gelu_chain(model, mul1, readers, producer, graph_outputs)
+        if chain is None:
             continue
-        c_tensor = sub.tensors[const]
-        if c_tensor.type not in int8 or int(np.prod(c_tensor.shape)) != 1 or not _scales(model, const):
-            continue
-        cq = c_tensor.quantization
-        c = (float(np.frombuffer(_constant(model, const).tobytes(), np.int8)[0])
-             - float(cq.zeroPoint[0])) * float(cq.scale[0])
-        y = int(mul1.outputs[0])
-        logistic = readers.get(y, [None])[0]
-        if c <= 0 or not _no_activation(mul1) or len(readers.get(y, [])) != 1 \
-                or op_name(model, logistic) != "LOGISTIC":
-            continue
-        s = int(logistic.outputs[0])
-        mul2 = readers.get(s, [None])[0]
-        if len(readers.get(s, [])) != 1 or op_name(model, mul2) != "MUL" or not _no_activation(mul2) \
-                or sorted(int(t) for t in mul2.inputs) != sorted((x, s)):
-            continue
-        g = int(mul2.outputs[0])
-        p = producer.get(x)
-        if p is None or op_name(model, p) not in _CONVS or not _no_activation(p) \
-                or sorted(map(id, readers.get(x, []))) != sorted((id(mul1), id(mul2))):
-            continue
-        weights, bias = int(p.inputs[1]), int(p.inputs[2]) if len(p.inputs) > 2 else -1
-        if not single_use(weights, p) or (bias >= 0 and not single_use(bias, p)):
-            continue
+        g = int(readers[int(chain.logistic.outputs[0])][0].outputs[0])
         plan = _relabel_plan(model, readers, g, graph_outputs)
-        if plan is None or {x, y, s} & graph_outputs:
+        if plan is None:
             continue
         tensors, divided = plan
-        if not all(_scales(model, t) for t in [x, weights, *tensors, *divided]
-                   + ([bias] if bias >= 0 else [])):
+        scaled = [chain.x, chain.weights, *tensors] + ([chain.bias] if chain.bias >= 0 else [])
+        if not all(_scales(model, t) for t in scaled + divided):
             continue
         # relabel: x and what follows g mean c times what they meant; P's scales follow x,
         # the weights of the convolutions reading them undo it
-        for t in [x, weights, *tensors] + ([bias] if bias >= 0 else []):
+        for t in scaled:
             q = sub.tensors[t].quantization
-            q.scale = (np.asarray(q.scale, np.float64) * c).astype(np.float32)
+            q.scale = (np.asarray(q.scale, np.float64) * chain.c).astype(np.float32)
         for t in divided:
             q = sub.tensors[t].quantization
-            q.scale = (np.asarray(q.scale, np.float64) / c).astype(np.float32)
-        logistic.inputs = np.asarray([x], np.int32)
+            q.scale = (np.asarray(q.scale, np.float64) / chain.c).astype(np.float32)
+        chain.logistic.inputs = np.asarray([chain.x], np.int32)
         dropped.add(id(mul1))
-        folded += 1
-    if not folded:
+    if not dropped:
         return model_bytes
     sub.operators = [op for op in sub.operators if id(op) not in dropped]
     if notes is not None:
-        notes["gelu_scale_folded"] = folded
+        notes["gelu_scale_folded"] = len(dropped)
     return serialize(model)
