@@ -17,7 +17,7 @@ from tinymoat import saving
 from tinymoat._keras import keras, tf
 from tinymoat.checkpoint import checkpoint_name
 from tinymoat.quantization import batch_norm
-from tinymoat.quantization.training import cli, data as datasets, weights
+from tinymoat.quantization.training import cli, pipelines, sources, weights
 from tinymoat.quantization.training.errors import TrainError
 from tinymoat.quantization.training.optim import Hyper, make_optimizer
 from tinymoat.quantization.training.strategy import make_strategy
@@ -174,7 +174,7 @@ def test_data_check_skips_named_pipes_and_huge_headers(tmp_path):
     fifo = root / "red" / "pipe.png"
     os.mkfifo(fifo)
     bomb = bomb_png(root / "green" / "bomb.png")
-    source = without_blocking(datasets.open_source, str(root), fifo=fifo)
+    source = without_blocking(sources.open_source, str(root), fifo=fifo)
     assert source.count == 12 and sorted(source.skipped) == sorted([str(fifo), str(bomb)])
 
 
@@ -183,14 +183,14 @@ def test_data_check_applies_the_shared_pixel_limit(tmp_path, monkeypatch):
     big = root / "red" / "big.png"
     Image.fromarray(np.zeros((48, 41, 3), np.uint8)).save(big)
     monkeypatch.setattr(imagedata, "MAX_IMAGE_PIXELS", 40 * 48)
-    source = datasets.open_source(str(root))
+    source = sources.open_source(str(root))
     assert source.count == 3 and source.skipped == [str(big)]
     path = tmp_path / "train.tfrecord"
     with tf.io.TFRecordWriter(str(path)) as writer:
         for label, name in enumerate(CLASSES):
             writer.write(_example((root / name / "0.png").read_bytes(), label, name))
         writer.write(_example(big.read_bytes(), 2, "red"))
-    source = datasets.open_source(str(path))
+    source = sources.open_source(str(path))
     assert source.count == 3 and source.skipped == ["record 3"]
 
 
@@ -391,12 +391,12 @@ def test_tfrecord_source_skips_undecodable_records(tmp_path):
             for png in sorted((tmp_path / "png" / name).iterdir()):
                 writer.write(_example(png.read_bytes(), label, name))
         writer.write(_example(b"not an image", 1, "green"))
-    source = datasets.open_source(str(path))
+    source = sources.open_source(str(path))
     assert source.kind == "tfrecord" and source.classes == list(CLASSES)
     assert source.count == 6 and source.skipped == ["record 6"]
-    batches = list(datasets.training_dataset(
+    batches = list(pipelines.training_dataset(
         source, size=(32, 32), batch_size=3, steps=2, first_epoch=0, epochs=2, seed=0,
-        augment=datasets.Augment(), num_classes=3, normalization="imagenet"))
+        augment=pipelines.Augment(), num_classes=3, normalization="imagenet"))
     assert len(batches) == 4 and batches[0][0].shape == (3, 32, 32, 3)
     assert sorted(np.argmax(np.concatenate([b[1] for b in batches[:2]]), 1)) == [0, 0, 1, 1, 2, 2]
 
@@ -410,11 +410,11 @@ def _example(encoded, label, text):
 
 
 def test_epoch_order_is_deterministic_and_augmentation_stateless(images):
-    source = datasets.open_source(str(images))
+    source = sources.open_source(str(images))
     kwargs = dict(size=(32, 32), batch_size=4, steps=3, epochs=3, seed=7,
-                  augment=datasets.Augment(), num_classes=3, normalization="imagenet")
-    whole = [b[0].numpy() for b in datasets.training_dataset(source, first_epoch=0, **kwargs)]
-    resumed = [b[0].numpy() for b in datasets.training_dataset(source, first_epoch=2, **kwargs)]
+                  augment=pipelines.Augment(), num_classes=3, normalization="imagenet")
+    whole = [b[0].numpy() for b in pipelines.training_dataset(source, first_epoch=0, **kwargs)]
+    resumed = [b[0].numpy() for b in pipelines.training_dataset(source, first_epoch=2, **kwargs)]
     np.testing.assert_array_equal(np.stack(whole[6:]), np.stack(resumed))
     assert not np.allclose(whole[0], whole[3])  # epochs differ
 
@@ -424,7 +424,7 @@ def test_missing_tfds_multiworker_and_tpu_are_one_line_errors(monkeypatch):
         import tensorflow_datasets  # noqa: F401
     except ImportError:
         with pytest.raises(TrainError, match="tensorflow_datasets is not installed"):
-            datasets.open_source("tfds:mnist")
+            sources.open_source("tfds:mnist")
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(TrainError, match="TF_CONFIG"):
         make_strategy("multiworker")
@@ -449,3 +449,23 @@ def test_the_log_ends_with_the_saved_model_and_agrees_with_it(images, tmp_path, 
         header = (run / "log.csv").read_text().splitlines()[0].split(",")
         assert float(rows[-1][header.index("val_top1")]) == pytest.approx(saved["top1"])
         keras.backend.clear_session()
+
+
+def test_run_state_reads_back_what_it_writes_and_keeps_unknown_stage_keys_out(tmp_path):
+    from tinymoat.quantization.training.run import RunFolder, RunState, read_state, save_state
+    folder = RunFolder(str(tmp_path / "run"))
+    state = RunState(identity={"variant": "tiny-moat-0", "config": {"a": 1},
+                               "input_size": [32, 32], "classes": ["a", "b"]}, created="now")
+    state.stage("float").status, state.stage("float").val = "done", {"top1": 0.5}
+    state.stage("qat").gelu = "tanh"
+    save_state(folder, state)
+    written = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert written["stages"] == {"float": {"status": "done", "val": {"top1": 0.5}},
+                                 "qat": {"gelu": "tanh"}}
+    assert written["variant"] == "tiny-moat-0" and written["schema"] == "tinymoat.train-run/1"
+    written["stages"]["float"]["from_a_newer_version"] = 1
+    (tmp_path / "run" / "run.json").write_text(json.dumps(written))
+    again = read_state(folder)
+    assert again.stages["float"].val == {"top1": 0.5} and again.stages["qat"].gelu == "tanh"
+    assert again.identity == state.identity and again.as_json()["stages"] == {
+        "float": {"status": "done", "val": {"top1": 0.5}}, "qat": {"gelu": "tanh"}}

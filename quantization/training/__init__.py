@@ -4,7 +4,8 @@ Modules, in the order a run uses them:
   cli       argparse front end; every user mistake is one line and exit 2
   run       the run folder: run.json, compatibility checks for --resume
   strategy  tf.distribute strategy from --strategy
-  data      image sources (folders, TFRecords, TFDS), validation, tf.data pipelines
+  sources   image sources (folders, TFRecords, TFDS), checked before training
+  pipelines tf.data training and validation batches, stateless augmentation
   weights   building the model and loading --weights (with --fresh-head)
   optim     AdamW with a debiased weight EMA, warm-up + cosine schedule, loss
   settings  what a run is asked to do, and the checks of it

@@ -122,7 +122,7 @@ def parse_overrides(items: List[str]) -> Dict:
 
 
 def settings_from(args):
-    from .data import Augment
+    from .pipelines import Augment
     from .settings import Settings
     devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
     return Settings(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tinymoat import saving
 
 from .. import batch_norm
-from . import data as datasets
+from . import pipelines
 from .errors import TrainError
 from .optim import Hyper
 from .run import save_state
@@ -17,8 +17,8 @@ from .weights import build, load_weights
 def float_stage(job) -> bool:
     """Trains (or resumes) the float model and saves it; True if it trained any epoch."""
     s, run = job.settings, job.run
-    stage = job.state["stages"].setdefault("float", {})
-    if stage.get("status") == "done" and stage.get("epochs") == s.epochs and \
+    stage = job.state.stage("float")
+    if stage.status == "done" and stage.epochs == s.epochs and \
             saving.is_saved(run.model("float")):
         job.say(f"float stage already done ({s.epochs} epochs): {run.model('float')}")
         return False
@@ -37,15 +37,15 @@ def float_stage(job) -> bool:
                          f"but --epochs is {s.epochs}")
     trained = trainer.fit(s.epochs)
     final = _final_float_model(job, model)
-    stage.update(status="saving", val=final_val(job, final))
-    log_saved(job, "float", s.epochs, stage["val"])
+    stage.status, stage.val = "saving", final_val(job, final)
+    log_saved(job, "float", s.epochs, stage.val)
     if job.chief:
         saving.save(final, run.model("float"), config=job.config, input_size=job.size,
                     labels=job.classes, kind="float",
                     extra={"trained_by": "tinymoat-train",
                            "weights": "EMA" if s.ema_decay > 0 else "last step",
-                           "batch_norm": stage.get("batch_norm")})
-    stage["status"] = "done"
+                           "batch_norm": stage.batch_norm})
+    stage.status = "done"
     save_state(run, job.state, job.chief)
     job.say(f"saved the float model ({'EMA weights' if s.ema_decay > 0 else 'last step'}) "
             f"to {run.model('float')}")
@@ -64,18 +64,18 @@ def _final_float_model(job, model):
     at inference) with the final weights. BN folding in QAT/PTQ then starts
     from statistics that match the weights.
     """
-    s, stage = job.settings, job.state["stages"]["float"]
+    s, stage = job.settings, job.state.stage("float")
     final = build(job.config, job.size, len(job.classes))
     final.set_weights(model.get_weights())
     if s.freeze_bn or not s.bn_recalibration_batches:
-        stage["batch_norm"] = "frozen" if s.freeze_bn else "moving averages of training"
+        stage.batch_norm = "frozen" if s.freeze_bn else "moving averages of training"
         return final
-    batches = datasets.evaluation_dataset(
+    batches = pipelines.evaluation_dataset(
         job.train, size=job.size, batch_size=s.batch_size, num_classes=len(job.classes),
         normalization=job.config.normalization).take(s.bn_recalibration_batches)
     used = batch_norm.estimate_statistics(final, (images for images, _ in batches))
     if not used:
         raise TrainError("no training batch to re-estimate BatchNorm statistics with")
-    stage["batch_norm"] = f"re-estimated on {used} batches of training images"
+    stage.batch_norm = f"re-estimated on {used} batches of training images"
     job.say(f"re-estimated BatchNorm statistics on {used} batches of training images")
     return final

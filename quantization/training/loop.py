@@ -32,11 +32,11 @@ from tinymoat._keras import keras, tf
 from tinymoat.config import as_hw
 from tinymoat.model import check_input_size
 
-from . import data as datasets
+from . import sources
 from .errors import TrainError
 from .float_stage import float_stage
 from .qat_stage import qat_stage
-from .run import RUN_FILE, RunFolder, identity, open_run, save_state
+from .run import RUN_FILE, RunFolder, RunState, identity, open_run, save_state
 from .settings import Settings
 from .settings import check as check_settings
 from .strategy import is_chief, make_strategy
@@ -55,11 +55,11 @@ class Job:
     strategy: tf.distribute.Strategy
     chief: bool
     run: RunFolder
-    state: Dict
+    state: RunState
     config: object
     size: Tuple[int, int]
-    train: datasets.Source
-    val: Optional[datasets.Source]
+    train: sources.Source
+    val: Optional[sources.Source]
     label_map: Optional[List[int]]
     steps: int
     say: Callable[[str], None]
@@ -79,9 +79,9 @@ def train(settings: Settings, say: Callable[[str], None] = _say) -> Dict:
     retrained = float_stage(job)
     if settings.qat:
         qat_stage(job, restart=retrained)
-    job.state["status"] = "done"
+    job.state.status = "done"
     save_state(job.run, job.state, job.chief)
-    return job.state
+    return job.state.as_json()
 
 
 def prepare(s: Settings, say=_say) -> Job:
@@ -104,23 +104,23 @@ def prepare(s: Settings, say=_say) -> Job:
     if s.resume and not os.path.isfile(run.run_json):
         # Starting afresh instead would hide a mistyped --out behind hours of training.
         raise TrainError(f"--resume: nothing to resume in {run.root} (no {RUN_FILE})")
-    cache = datasets.CheckCache(run.path(datasets.CHECK_FILE))
-    train_src = datasets.open_source(s.data, cache, "--data")
+    cache = sources.CheckCache(run.path(sources.CHECK_FILE))
+    train_src = sources.open_source(s.data, cache, "--data")
     _check_classes(train_src)
     _report_skipped(train_src, say)
     val_src, mapping = None, None
     if s.val_data:
-        val_src = datasets.open_source(s.val_data, cache, "--val-data", require_all_classes=False)
+        val_src = sources.open_source(s.val_data, cache, "--val-data", require_all_classes=False)
         _report_skipped(val_src, say)
-        mapping = datasets.label_map(train_src.classes, val_src)
+        mapping = sources.label_map(train_src.classes, val_src)
     steps = train_src.count // s.batch_size
     if steps == 0:
         raise TrainError(f"--batch-size {s.batch_size} is larger than the {train_src.count} "
                          f"usable training images")
     check_weights(s.weights, len(train_src.classes), s.fresh_head, config.name)
     state = open_run(run, identity(config, size, train_src.classes), s.resume)
-    state["data"] = {"train": _describe(train_src), "val": _describe(val_src) if val_src else None}
-    state["replicas"] = strategy.num_replicas_in_sync
+    state.data = {"train": _describe(train_src), "val": _describe(val_src) if val_src else None}
+    state.replicas = strategy.num_replicas_in_sync
     chief = is_chief(strategy)
     save_state(run, state, chief)
     if chief:
@@ -135,7 +135,7 @@ def prepare(s: Settings, say=_say) -> Job:
                say)
 
 
-def _check_classes(source: datasets.Source) -> None:
+def _check_classes(source: sources.Source) -> None:
     """A classifier of one class learns nothing (its loss is 0 from the first step)."""
     if source.labels is not None:
         present = sorted({int(label) for label in source.labels})
@@ -147,12 +147,12 @@ def _check_classes(source: datasets.Source) -> None:
                          "training a classifier needs at least two")
 
 
-def _report_skipped(source: datasets.Source, say) -> None:
+def _report_skipped(source: sources.Source, say) -> None:
     if source.skipped:
         say(f"warning: skipped {len(source.skipped)} unreadable image(s) in {source.spec} "
             f"(e.g. {source.skipped[0]}); going on with {source.count}")
 
 
-def _describe(source: datasets.Source) -> Dict:
+def _describe(source: sources.Source) -> Dict:
     return {"spec": source.spec, "kind": source.kind, "images": source.count,
             "skipped": len(source.skipped), "skipped_examples": source.skipped[:20]}

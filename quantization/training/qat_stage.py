@@ -23,9 +23,9 @@ def qat_stage(job, restart: bool) -> None:
     gelu = _qat_gelu(job, restart or s.restart_qat)
     if restart or s.restart_qat:
         _forget_stage(job, "qat", "the float model changed" if restart else "--restart-qat")
-    stage = job.state["stages"].setdefault("qat", {})
-    stage["gelu"] = gelu
-    if stage.get("status") == "done" and stage.get("epochs") == s.qat_epochs and \
+    stage = job.state.stage("qat")
+    stage.gelu = gelu
+    if stage.status == "done" and stage.epochs == s.qat_epochs and \
             saving.is_saved(run.model("qat")):
         job.say(f"QAT stage already done ({s.qat_epochs} epochs): {run.model('qat')}")
         return
@@ -36,11 +36,11 @@ def qat_stage(job, restart: bool) -> None:
         qat = quantize_model(_load_float(job), gelu=gelu)
         trainer = Trainer(job, "qat", qat, hyper)
     trainer.fit(s.qat_epochs)
-    stage.update(status="saving", val=final_val(job, qat))
+    stage.status, stage.val = "saving", final_val(job, qat)
     if job.chief:
         save_qat(qat, run.model("qat"), config=job.config, input_size=job.size,
                  labels=job.classes)
-    stage["status"] = "done"
+    stage.status = "done"
     save_state(run, job.state, job.chief)
     job.say(f"saved the QAT model to {run.model('qat')}")
 
@@ -50,8 +50,8 @@ def _qat_gelu(job, restart: bool) -> str:
 
     A QAT checkpoint holds one form's variables, so continuing a stage with
     another form is refused (unless the stage starts over anyway)."""
-    previous = job.state["stages"].get("qat")
-    recorded = previous.get("gelu", "sigmoid") if previous else None  # older runs: sigmoid
+    previous = job.state.stages.get("qat")
+    recorded = (previous.gelu or "sigmoid") if previous else None  # older runs: sigmoid
     gelu = job.settings.qat_gelu or recorded or DEFAULT_INT8_GELU
     if recorded and gelu != recorded and not restart:
         raise TrainError(f"--qat-gelu {gelu}: the QAT stage of {job.run.root} trains the "
@@ -70,7 +70,7 @@ def _load_float(job):
 
 def _forget_stage(job, stage: str, why: str) -> None:
     """Drops a stage's checkpoints and model (its starting point changed, or asked to)."""
-    if job.state["stages"].pop(stage, None) is None and not os.path.isdir(
+    if job.state.stages.pop(stage, None) is None and not os.path.isdir(
             job.run.checkpoints(stage)):
         return
     if job.chief:

@@ -15,10 +15,11 @@ The identity (variant, full config, input size, class names) decides whether
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from tinymoat.config import MoatConfig
 from tinymoat.fileio import write_text
@@ -60,32 +61,89 @@ def identity(config: MoatConfig, input_size, classes: List[str]) -> Dict:
                                   "input_size": list(input_size), "classes": list(classes)}))
 
 
-def open_run(run: RunFolder, ident: Dict, resume: bool) -> Dict:
+@dataclasses.dataclass
+class Stage:
+    """One stage's progress, as run.json records it under "stages"."""
+    status: Optional[str] = None            # running, saving, done or nan
+    epochs: Optional[int] = None            # what the stage trains to
+    steps_per_epoch: Optional[int] = None
+    batch_size: Optional[int] = None
+    completed_epochs: Optional[int] = None
+    checkpoint: Optional[str] = None        # the newest epoch checkpoint
+    val: Optional[Dict] = None              # the saved model's validation (top1, top5, images)
+    batch_norm: Optional[str] = None        # how the saved float model's statistics were set
+    gelu: Optional[str] = None              # the QAT stage's GELU form
+    nan_at: Optional[Dict] = None           # where the loss stopped being finite
+
+    def as_json(self) -> Dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, entry: Dict) -> "Stage":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in entry.items() if k in known})
+
+
+@dataclasses.dataclass
+class RunState:
+    """run.json: what the run trains (identity), its data, and each stage's progress."""
+    identity: Dict                          # variant, config, input_size, classes
+    created: str
+    stages: Dict[str, Stage] = dataclasses.field(default_factory=dict)
+    data: Optional[Dict] = None             # {"train": ..., "val": ...} as read
+    replicas: Optional[int] = None
+    status: Optional[str] = None            # "done" once every asked stage finished
+    updated: Optional[str] = None
+
+    def stage(self, name: str) -> Stage:
+        """The stage's record, a new one if the run has none yet."""
+        return self.stages.setdefault(name, Stage())
+
+    def as_json(self) -> Dict:
+        found = {"schema": SCHEMA, "created": self.created, **self.identity,
+                 "stages": {name: stage.as_json() for name, stage in self.stages.items()}}
+        for key in ("data", "replicas", "status", "updated"):
+            if getattr(self, key) is not None:
+                found[key] = getattr(self, key)
+        return found
+
+    @classmethod
+    def from_json(cls, found: Dict) -> "RunState":
+        return cls(identity={k: found.get(k) for k in IDENTITY}, created=found.get("created"),
+                   stages={name: Stage.from_json(entry)
+                           for name, entry in (found.get("stages") or {}).items()},
+                   data=found.get("data"), replicas=found.get("replicas"),
+                   status=found.get("status"), updated=found.get("updated"))
+
+
+IDENTITY = ("variant", "config", "input_size", "classes")
+
+
+def open_run(run: RunFolder, ident: Dict, resume: bool) -> RunState:
     """The state of the run: the stored one (--resume, checked) or a new one."""
     if os.path.isfile(run.run_json):
         if not resume:
             raise TrainError(f"{run.root} already holds a training run; pass --resume to "
                              "continue it or choose another --out")
         state = read_state(run)
-        difference = _difference(state, ident)
+        difference = _difference(state.identity, ident)
         if difference:
             raise TrainError(f"--resume: {run.root} is an incompatible run ({difference})")
         return state
     if os.path.isdir(run.root) and os.listdir(run.root):
         raise TrainError(f"--out {run.root} exists and is not a tinymoat-train run folder "
                          "(no run.json)")
-    state = {"schema": SCHEMA, "created": _now(), **ident, "stages": {}}
-    return state
+    return RunState(identity=ident, created=_now())
 
 
-def read_state(run: RunFolder) -> Dict:
+def read_state(run: RunFolder) -> RunState:
     try:
         with open(run.run_json) as f:
             state = json.load(f)
         if state.get("schema") != SCHEMA:
             raise ValueError(f"schema {state.get('schema')!r}, expected {SCHEMA}")
-        return state
-    except (OSError, ValueError) as exc:
+        return RunState.from_json(state)
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
         raise TrainError(f"cannot read {run.run_json}: {exc}") from None
 
 
@@ -100,19 +158,19 @@ def _difference(state: Dict, ident: Dict) -> str:
             return f"{len(old)} classes there, {len(new)} now"
         first = next(i for i, (a, b) in enumerate(zip(old, new)) if a != b)
         return f"class {first} is {old[first]!r} there, {new[first]!r} now"
-    changed = sorted(k for k in ident["config"] if state.get("config", {}).get(k)
+    changed = sorted(k for k in ident["config"] if (state.get("config") or {}).get(k)
                      != ident["config"][k])
     if changed:
         return f"config field(s) {', '.join(changed)} differ (--override?)"
     return ""
 
 
-def save_state(run: RunFolder, state: Dict, chief: bool = True) -> None:
+def save_state(run: RunFolder, state: RunState, chief: bool = True) -> None:
     if not chief:
         return
-    state["updated"] = _now()
+    state.updated = _now()
     os.makedirs(run.root, exist_ok=True)
-    write_text(run.run_json, json.dumps(state, indent=1))
+    write_text(run.run_json, json.dumps(state.as_json(), indent=1))
 
 
 def _now() -> str:
@@ -131,7 +189,7 @@ def image_folders(root: str) -> Dict[str, Dict]:
         return {}
     state = read_state(RunFolder(root))
     found = {}
-    for role, entry in ((state.get("data") or {}).items()):
+    for role, entry in ((state.data or {}).items()):
         if not isinstance(entry, dict) or not entry.get("spec"):
             continue
         spec, kind = str(entry["spec"]), entry.get("kind")

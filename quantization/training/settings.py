@@ -6,7 +6,7 @@ import dataclasses
 from typing import Dict, List, Optional
 
 from ..forms import INT8_GELU_FORMS
-from . import data as datasets
+from . import pipelines
 from .errors import TrainError
 
 
@@ -38,7 +38,7 @@ class Settings:
     devices: Optional[List[str]] = None
     tpu: Optional[str] = None
     seed: int = 0
-    augment: datasets.Augment = datasets.Augment()
+    augment: pipelines.Augment = pipelines.Augment()
     freeze_bn: bool = False
     bn_recalibration_batches: int = 100
     verbose: Optional[int] = None

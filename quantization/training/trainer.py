@@ -13,7 +13,7 @@ import numpy as np
 from tinymoat._keras import keras, tf
 
 from ..accuracy import Tally
-from . import data as datasets
+from . import pipelines
 from .callbacks import CsvLog, EpochCheckpoint, NanGuard, log_saved_model, saved_stage
 from .errors import NanLossError, TrainError
 from .optim import Hyper, compile_model, make_optimizer
@@ -48,7 +48,7 @@ def final_val(job, model) -> Optional[Dict]:
 def val_dataset(job):
     if job.val is None:
         return None
-    return datasets.evaluation_dataset(
+    return pipelines.evaluation_dataset(
         job.val, size=job.size, batch_size=job.settings.batch_size,
         num_classes=len(job.classes), normalization=job.config.normalization,
         label_map=job.label_map)
@@ -90,16 +90,16 @@ class Trainer:
     def fit(self, epochs: int) -> bool:
         """Trains epochs first_epoch..epochs-1; False if there was nothing to train."""
         job, s = self.job, self.job.settings
-        stage = job.state["stages"][self.stage]
-        stage.update(epochs=epochs, steps_per_epoch=job.steps, batch_size=s.batch_size,
-                     status="running", completed_epochs=self.first_epoch)
+        stage = job.state.stage(self.stage)
+        stage.epochs, stage.steps_per_epoch, stage.batch_size = epochs, job.steps, s.batch_size
+        stage.status, stage.completed_epochs = "running", self.first_epoch
         if self.first_epoch >= epochs:
             with job.strategy.scope():  # the EMA weights into the model, as fit would
                 self.optimizer.finalize_variable_values(self.model.trainable_variables)
             return False
         save_state(job.run, job.state, job.chief)
         guard = NanGuard()
-        dataset = datasets.training_dataset(
+        dataset = pipelines.training_dataset(
             job.train, size=job.size, batch_size=s.batch_size, steps=job.steps,
             first_epoch=self.first_epoch, epochs=epochs, seed=s.seed,
             augment=s.augment, num_classes=len(job.classes),
@@ -115,7 +115,8 @@ class Trainer:
         job = self.job
 
         def saved(epoch, path):
-            job.state["stages"][self.stage].update(completed_epochs=epoch, checkpoint=path)
+            stage = job.state.stage(self.stage)
+            stage.completed_epochs, stage.checkpoint = epoch, path
             save_state(job.run, job.state, job.chief)
 
         callbacks = [guard, EpochCheckpoint(self.manager, self.epoch, guard, saved)]
@@ -134,12 +135,12 @@ class Trainer:
 
     def _stop_on_nan(self, where) -> None:
         epoch, step, global_step = where
-        stage = self.job.state["stages"][self.stage]
-        stage.update(status="nan", nan_at={"epoch": epoch, "step": step,
-                                           "global_step": global_step})
+        stage = self.job.state.stage(self.stage)
+        stage.status = "nan"
+        stage.nan_at = {"epoch": epoch, "step": step, "global_step": global_step}
         save_state(self.job.run, self.job.state, self.job.chief)
         last = self.manager.latest_checkpoint
-        kept = (f"kept the last good checkpoint {last} (epoch {stage.get('completed_epochs')})"
+        kept = (f"kept the last good checkpoint {last} (epoch {stage.completed_epochs})"
                 if last else "no epoch finished, so there is no checkpoint")
         raise NanLossError(f"{self.stage} stage: the loss became NaN/inf at epoch {epoch}, "
                            f"step {step}/{self.job.steps} (global step {global_step}); "
