@@ -14,7 +14,7 @@ Names load on first use, so the flatbuffer tools and the choice tables
 import without TensorFlow.
 """
 
-import importlib as _importlib
+from tinymoat._lazy import lazy_names as _lazy_names
 
 from .forms import CALIBRATIONS, GELU_FORMS, GRAPHS, INT8_GELU_FORMS  # noqa: F401
 
@@ -41,19 +41,4 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "CALIBRATIONS", "GELU_FORMS", "GRAPHS", "INT8_GELU_FORMS"])
 
 
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is not None:
-        value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value
-        return value
-    try:  # a submodule, as `tinymoat.quantization.deploy` after `import tinymoat.quantization`
-        return _importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
-            raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = _lazy_names(__name__, _EXPORTS, globals())

@@ -5,7 +5,6 @@ Pipeline: `tinymoat` (models, checkpoints) -> `tinymoat.quantization` ->
 tensorflow-model-optimization requires; its names load on first use.
 """
 
-import importlib as _importlib
 import os as _os
 
 # tensorflow-model-optimization needs Keras 2: chosen before TensorFlow is imported
@@ -17,6 +16,7 @@ __version__ = "0.1.0"
 
 # The function shares its name with its module (numpy only, cheap): bound here, so
 # that a later `import tinymoat.preprocess` cannot leave the module in its place.
+from ._lazy import lazy_names as _lazy_names  # noqa: E402
 from .preprocess import NORMALIZATION, preprocess  # noqa: E402
 
 # Public names and the modules that define them, imported on first use (PEP 562), so
@@ -34,19 +34,4 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "NORMALIZATION", "preprocess"])
 
 
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is not None:
-        value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value
-        return value
-    try:  # a submodule, as `tinymoat.config` after `import tinymoat`
-        return _importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
-            raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = _lazy_names(__name__, _EXPORTS, globals())

@@ -10,19 +10,7 @@ The target's names load on first use, so reading or writing metadata does
 not import TensorFlow.
 """
 
-import importlib as _importlib
+from tinymoat._lazy import lazy_names as _lazy_names
 
 __all__ = ["TFLiteTarget", "calibration_pixels", "validated_runtime"]
-
-
-def __getattr__(name):
-    if name in __all__:
-        value = getattr(_importlib.import_module(f"{__name__}.target"), name)
-        globals()[name] = value
-        return value
-    try:  # a submodule
-        return _importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
-            raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = _lazy_names(__name__, {name: "target" for name in __all__}, globals())
