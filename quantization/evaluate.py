@@ -1,9 +1,8 @@
 """Measuring how far an int8 TFLite model is from its float model.
 
 Running a flatbuffer in LiteRT on float images (quantizing them with the
-input's parameters when the input is int8; the figures are agreement.py's).
-Two helpers make models
-without trained weights usable for such measurements:
+input's parameters when the input is int8; the figures are metrics.py's).
+Two helpers make models without trained weights usable for such measurements:
 
 * `reset_batch_norm_statistics`: randomly initialised (or seeded fixture)
   weights with unit BN statistics let the signal fade layer after layer, so
