@@ -1,6 +1,6 @@
 """Agreement of an artifact's logits with its reference model's.
 
-The figures are tinymoat.quantization.agreement's (`compare`: SQNR, top-1
+The figures are tinymoat.quantization.metrics' (`compare`: SQNR, top-1
 agreement, top-5 overlap, logit errors, accuracies with labels). The
 reference is the model the artifact was converted from (the float model, or
 the QAT model for an INT8 file converted from one); thresholds are in
